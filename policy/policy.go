@@ -1,0 +1,89 @@
+// Package policy decides what a session may do: rules (allow, block, review),
+// column masks and content detectors, and the approval broker. It is
+// protocol-neutral and pure: engines call it, it never calls engines.
+//
+// API CONTRACT (engines rely on it; keep signatures stable):
+//
+//	set, err := policy.NewSet(cfg)        // compile every named policy
+//	p := set.For(targetName)              // nil *Policy = allow everything, mask nothing
+//	d := p.CheckSQL(policy.Postgres, sub, sqlText)
+//	d.Action / d.Rule / d.Message / d.Mask
+//	rm := d.Mask.Columns(fields)          // nil = nothing to mask for these columns
+//	masked := rm.MaskRow(values)          // values replaced in place; returns names of masked columns
+package policy
+
+// Dialect is the SQL dialect of a statement.
+type Dialect uint8
+
+// SQL dialects.
+const (
+	Postgres Dialect = iota
+	MySQL
+)
+
+// Action is what a decision does with a statement or command.
+type Action uint8
+
+// Actions.
+const (
+	Allow Action = iota
+	Block
+	Review
+)
+
+func (a Action) String() string {
+	switch a {
+	case Block:
+		return "block"
+	case Review:
+		return "review"
+	default:
+		return "allow"
+	}
+}
+
+// Subject is who is acting, where.
+type Subject struct {
+	Target   string
+	Protocol string
+	Identity string
+	Groups   []string
+	Session  string
+}
+
+// Decision is the verdict on one client unit (a Query message, a Parse, a
+// shell command line). Decisions are data: engines record them as they are.
+type Decision struct {
+	Action Action
+	// Rule is the name of the rule that decided ("" when the default did).
+	Rule string
+	// Message is the user-facing reason, safe to show the client.
+	Message string
+	// Mask is how to mask this statement's results; nil = nothing to mask.
+	Mask *ResultMask
+}
+
+// TypeClass is a protocol-neutral class of a column's type, enough to mask
+// type-correctly.
+type TypeClass uint8
+
+// Type classes.
+const (
+	TypeText TypeClass = iota
+	TypeInt
+	TypeFloat
+	TypeNumeric
+	TypeBool
+	TypeTime
+	TypeBytes
+	TypeJSON
+	TypeOther
+)
+
+// Field describes one result column as the engine sees it.
+type Field struct {
+	Name   string
+	Type   TypeClass
+	Size   int16 // binary width for fixed-size types (2, 4, 8), or -1
+	Binary bool  // value is in the protocol's binary format
+}
