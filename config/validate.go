@@ -239,3 +239,15 @@ func (c *Config) Target(name string) (*Target, bool) {
 	}
 	return nil, false
 }
+
+// RecordingFor is the effective recording setting of a target.
+func (c *Config) RecordingFor(t *Target) Recording {
+	if t != nil && t.Recording != nil {
+		r := *t.Recording
+		if r.FlushInterval.Duration == 0 {
+			r.FlushInterval = c.Recording.FlushInterval
+		}
+		return r
+	}
+	return c.Recording
+}
