@@ -69,3 +69,10 @@ func (b *Broker) Decide(id string, approve bool, who Reviewer, reason string) (O
 
 // Close denies every pending request (gateway shutdown).
 func (b *Broker) Close() {}
+
+// DecidedRequest is a finished request kept for display (approvals list, admin API).
+type DecidedRequest struct {
+	Request ApprovalRequest `json:"request"`
+	Outcome Outcome         `json:"outcome"`
+	Decided time.Time       `json:"decided"`
+}
