@@ -62,3 +62,49 @@ ANALYZE orders;`, cards, len(demoCards), DemoRows, quoteIdent(p.User))
 	}
 	return nil
 }
+
+// SeedDemoMariaDB creates the same users and orders tables as SeedDemo in
+// the MariaDB app database (shop), with the same deterministic rows.
+func SeedDemoMariaDB(ctx context.Context, m *MariaDB) error {
+	cards := ""
+	for _, c := range demoCards {
+		cards += ", " + quoteMySQLLiteral(c)
+	}
+	// seq_1_to_N is MariaDB's built-in Sequence engine: no recursion limits.
+	stmts := []string{
+		"DROP TABLE IF EXISTS orders, users",
+		`CREATE TABLE users (
+  id      INT PRIMARY KEY,
+  name    VARCHAR(100) NOT NULL,
+  email   VARCHAR(200) NOT NULL,
+  ssn     VARCHAR(20),
+  card    VARCHAR(32),
+  balance DECIMAL(12,2) NOT NULL DEFAULT 0
+)`,
+		fmt.Sprintf(`INSERT INTO users
+SELECT seq,
+       CONCAT('User ', seq),
+       CONCAT('user', seq, '@example.com'),
+       CONCAT(LPAD(100 + seq %% 800, 3, '0'), '-', LPAD(seq %% 100, 2, '0'), '-', LPAD(seq %% 10000, 4, '0')),
+       ELT(1 + seq %% %d%s),
+       ROUND(((seq * 7919) %% 100000) / 100.0, 2)
+FROM seq_1_to_%d`, len(demoCards), cards, DemoRows),
+		`CREATE TABLE orders (
+  id         INT PRIMARY KEY,
+  user_id    INT NOT NULL,
+  total      DECIMAL(12,2) NOT NULL,
+  created_at DATETIME NOT NULL,
+  FOREIGN KEY (user_id) REFERENCES users(id)
+)`,
+		fmt.Sprintf(`INSERT INTO orders
+SELECT seq, 1 + (seq * 31) %% %[1]d, ROUND(((seq * 104729) %% 50000) / 100.0, 2),
+       TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq MINUTE
+FROM seq_1_to_%[2]d`, DemoRows, 2*DemoRows),
+	}
+	for _, s := range stmts {
+		if err := m.Exec(ctx, s); err != nil {
+			return fmt.Errorf("testenv: seed mariadb demo data: %w", err)
+		}
+	}
+	return nil
+}
