@@ -1,0 +1,298 @@
+package ssh
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// requestQueue bounds the client requests waiting while one is held (a
+// command under review). A client that floods past it gets failures.
+const requestQueue = 64
+
+// sessionChannel relays one "session" channel between the client and the
+// upstream: data both ways, requests judged one by one, exit status last.
+type sessionChannel struct {
+	c      *clientConn
+	client gossh.Channel
+	up     gossh.Channel
+
+	pty     *ptyRequest // set by pty-req, before shell/exec
+	started bool        // shell, exec or subsystem accepted
+
+	rec   atomic.Pointer[terminalRecorder] // set once shell/exec starts
+	sftp  atomic.Pointer[sftpLog]          // set when the sftp subsystem starts
+	input atomic.Bool                      // record "i" events
+}
+
+// relaySession opens the upstream twin of a client session channel and
+// relays until either side closes it.
+func (c *clientConn) relaySession(ctx context.Context, nc gossh.NewChannel) {
+	up, ureqs, err := c.upstream.OpenChannel("session", nil)
+	if err != nil {
+		var oe *gossh.OpenChannelError
+		if errors.As(err, &oe) {
+			_ = nc.Reject(oe.Reason, "sluice: upstream refused the session: "+oe.Message)
+		} else {
+			_ = nc.Reject(gossh.ConnectionFailed, "sluice: upstream connection lost")
+		}
+		return
+	}
+	client, creqs, err := nc.Accept()
+	if err != nil {
+		up.Close()
+		return
+	}
+	ch := &sessionChannel{c: c, client: client, up: up}
+	ch.run(ctx, creqs, ureqs)
+}
+
+func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, ureqs <-chan *gossh.Request) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var workers sync.WaitGroup
+
+	// Output: upstream stdout and stderr to the client, through the recorder.
+	var outputs sync.WaitGroup
+	outputs.Add(2)
+	workers.Add(3)
+	go func() {
+		defer workers.Done()
+		defer outputs.Done()
+		ch.pump(ch.client, ch.up, ch.onOutput)
+	}()
+	go func() {
+		defer workers.Done()
+		defer outputs.Done()
+		ch.pump(ch.client.Stderr(), ch.up.Stderr(), ch.onOutput)
+	}()
+	// Input: client stdin upstream; EOF is passed on as EOF.
+	go func() {
+		defer workers.Done()
+		ch.pump(ch.up, ch.client, ch.onInput)
+		_ = ch.up.CloseWrite()
+	}()
+
+	// Client requests: a reader that notices the channel closing even while
+	// the handler is held on a review, and the handler itself.
+	pending := make(chan *gossh.Request, requestQueue)
+	workers.Add(2)
+	go func() {
+		defer workers.Done()
+		for r := range creqs {
+			select {
+			case pending <- r:
+			default:
+				if r.WantReply {
+					_ = r.Reply(false, nil)
+				}
+			}
+		}
+		// The client closed the channel: stop any held request, close upstream.
+		cancel()
+		close(pending)
+		_ = ch.up.Close()
+	}()
+	go func() {
+		defer workers.Done()
+		for r := range pending {
+			ch.handleRequest(ctx, r)
+		}
+	}()
+
+	// Upstream requests: exit-status/exit-signal are held until all output
+	// has been relayed, so the client never sees its exit before its data.
+	var exits []*gossh.Request
+	for r := range ureqs {
+		switch r.Type {
+		case "exit-status", "exit-signal":
+			exits = append(exits, r)
+		default:
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+		}
+	}
+	outputs.Wait()
+	for _, r := range exits {
+		_, _ = ch.client.SendRequest(r.Type, false, r.Payload)
+		ch.recordExit(r)
+	}
+	_ = ch.client.CloseWrite()
+	_ = ch.client.Close()
+	cancel()
+	workers.Wait()
+	ch.finish()
+}
+
+// pump copies src to dst, handing every chunk to tap first. It returns at
+// EOF or the first error on either side.
+func (ch *sessionChannel) pump(dst io.Writer, src io.Reader, tap func([]byte)) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			tap(buf[:n])
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (ch *sessionChannel) onOutput(p []byte) {
+	ch.c.countBytes("out", len(p))
+	if r := ch.rec.Load(); r != nil {
+		r.output(p)
+	}
+	if s := ch.sftp.Load(); s != nil {
+		s.fromServer(p)
+	}
+}
+
+func (ch *sessionChannel) onInput(p []byte) {
+	ch.c.countBytes("in", len(p))
+	if s := ch.sftp.Load(); s != nil {
+		s.fromClient(p)
+	}
+	if ch.input.Load() {
+		if r := ch.rec.Load(); r != nil {
+			r.inputEvent(p)
+		}
+	}
+}
+
+// forward passes a request upstream and its answer back.
+func (ch *sessionChannel) forward(r *gossh.Request) bool {
+	ok, err := ch.up.SendRequest(r.Type, r.WantReply, r.Payload)
+	ok = ok && err == nil
+	if r.WantReply {
+		_ = r.Reply(ok, nil)
+	}
+	return ok
+}
+
+func refuse(r *gossh.Request) {
+	if r.WantReply {
+		_ = r.Reply(false, nil)
+	}
+}
+
+// handleRequest judges one client channel request.
+func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
+	switch r.Type {
+	case "pty-req":
+		p, err := parsePty(r.Payload)
+		if err != nil || ch.started {
+			refuse(r)
+			return
+		}
+		ch.pty = &p
+		ch.forward(r)
+	case "window-change":
+		w, err := parseWindowChange(r.Payload)
+		if err != nil {
+			refuse(r)
+			return
+		}
+		if rec := ch.rec.Load(); rec != nil {
+			rec.resize(int(w.Columns), int(w.Rows))
+		}
+		ch.forward(r)
+	case "env":
+		var e envRequest
+		if gossh.Unmarshal(r.Payload, &e) != nil || !envAllowed(e.Name) {
+			refuse(r)
+			return
+		}
+		ch.forward(r)
+	case "shell":
+		if ch.started {
+			refuse(r)
+			return
+		}
+		ch.started = true
+		ch.startRecording("")
+		ch.forward(r)
+	case "exec":
+		var e execRequest
+		if gossh.Unmarshal(r.Payload, &e) != nil || ch.started {
+			refuse(r)
+			return
+		}
+		ch.started = true
+		ch.exec(ctx, r, e.Command)
+	case "subsystem":
+		var s subsystemRequest
+		if gossh.Unmarshal(r.Payload, &s) != nil || ch.started || s.Name != "sftp" {
+			ch.c.logEvent("subsystem_denied", map[string]any{"name": s.Name})
+			refuse(r)
+			return
+		}
+		ch.started = true
+		ch.sftp.Store(newSFTPLog(ch.c))
+		ch.c.logEvent("subsystem", map[string]any{"name": s.Name})
+		ch.forward(r)
+	case "signal", "break":
+		ch.forward(r)
+	case "x11-req":
+		ch.c.logEvent("x11_denied", nil)
+		refuse(r)
+	case "auth-agent-req@openssh.com":
+		ch.c.logEvent("agent_forwarding_denied", nil)
+		refuse(r)
+	default:
+		refuse(r)
+	}
+}
+
+// exec judges a command line and runs it upstream only when allowed.
+func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command string) {
+	v := ch.c.judgeCommand(ctx, command)
+	if !v.allowed {
+		if r.WantReply {
+			_ = r.Reply(true, nil)
+		}
+		_, _ = io.WriteString(ch.client.Stderr(), v.message)
+		_, _ = ch.client.SendRequest("exit-status", false, gossh.Marshal(exitStatus{Status: 126}))
+		_ = ch.client.CloseWrite()
+		_ = ch.up.Close()
+		return
+	}
+	ch.startRecording(command)
+	ch.forward(r)
+}
+
+// recordExit notes how the remote command ended.
+func (ch *sessionChannel) recordExit(r *gossh.Request) {
+	fields := map[string]any{}
+	switch r.Type {
+	case "exit-status":
+		var s exitStatus
+		if gossh.Unmarshal(r.Payload, &s) == nil {
+			fields["status"] = s.Status
+		}
+	case "exit-signal":
+		var s exitSignal
+		if gossh.Unmarshal(r.Payload, &s) == nil {
+			fields["signal"] = s.Signal
+		}
+	}
+	ch.c.logEvent(r.Type, fields)
+}
+
+func (ch *sessionChannel) finish() {
+	if s := ch.sftp.Load(); s != nil {
+		s.close()
+	}
+	if r := ch.rec.Load(); r != nil {
+		r.close()
+	}
+}

@@ -1,0 +1,262 @@
+// Package ssh is the gateway's SSH path. The gateway terminates SSH from the
+// client (it must, to see and record the session), authenticates the client
+// as a Sluice identity, routes by the user name `identity+target`, and
+// either opens its own SSH connection upstream (ssh targets) or runs the
+// target's command in a pty on the gateway host (command targets).
+//
+// One listener serves every ssh and command target:
+//
+//	eng, err := ssh.New(cfg, deps)
+//	listener.Serve(ctx, ln, cfg.Limits, eng, log)
+package ssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/identity"
+	"github.com/sluice-gw/sluice/metrics"
+	"github.com/sluice-gw/sluice/protocols/listener"
+	"github.com/sluice-gw/sluice/session"
+)
+
+// Engine serves SSH clients for every ssh and command target.
+type Engine struct {
+	cfg       *config.Config
+	deps      listener.Deps
+	log       *slog.Logger
+	hostKey   gossh.Signer
+	upstreams map[string]*upstreamDialer // by target name; ssh targets only
+}
+
+// New loads (or creates on first start) the gateway's host key and prepares
+// the upstream credentials of every ssh target, so a broken key file or
+// known_hosts is reported at start, not at the first connection.
+func New(cfg *config.Config, deps listener.Deps) (*Engine, error) {
+	if deps.Auth == nil || deps.Store == nil || deps.Metrics == nil {
+		return nil, errors.New("ssh: deps.Auth, deps.Store and deps.Metrics are required")
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	hostKeyPath := cfg.SSH.HostKey
+	if hostKeyPath == "" {
+		hostKeyPath = filepath.Join(cfg.DataDir, "ssh_host_ed25519_key")
+	}
+	hk, err := loadOrCreateHostKey(hostKeyPath)
+	if err != nil {
+		return nil, fmt.Errorf("ssh.host_key: %w", err)
+	}
+	e := &Engine{cfg: cfg, deps: deps, log: log.With("protocol", "ssh"), hostKey: hk, upstreams: map[string]*upstreamDialer{}}
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		switch t.Protocol {
+		case "ssh":
+			d, err := newUpstreamDialer(t)
+			if err != nil {
+				return nil, fmt.Errorf("targets[%d] (%s): %w", i, t.Name, err)
+			}
+			e.upstreams[t.Name] = d
+		case "command":
+			if err := checkCommandTarget(t); err != nil {
+				return nil, fmt.Errorf("targets[%d] (%s): %w", i, t.Name, err)
+			}
+		}
+	}
+	return e, nil
+}
+
+// HostKey is the gateway's public host key (for known_hosts lines in docs and tests).
+func (e *Engine) HostKey() gossh.PublicKey { return e.hostKey.PublicKey() }
+
+// Handle serves one client connection until it ends. It owns conn.
+func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	log := e.log.With("client", conn.RemoteAddr().String())
+
+	auth := newAuthState(ctx, e)
+	if err := conn.SetDeadline(time.Now().Add(e.cfg.Limits.HandshakeTimeout.Duration)); err != nil {
+		return
+	}
+	sconn, chans, reqs, err := gossh.NewServerConn(conn, auth.serverConfig())
+	if err != nil {
+		e.metric().AuthFailures.WithLabelValues("ssh", auth.failureReason()).Inc()
+		log.Debug("ssh handshake failed", "err", err)
+		return
+	}
+	defer sconn.Close()
+	_ = conn.SetDeadline(time.Time{})
+
+	g, ok := auth.granted(sconn.Permissions)
+	if !ok {
+		// Cannot happen: the handshake succeeds only through a grant.
+		log.Error("ssh: authenticated connection without a grant")
+		return
+	}
+	c := &clientConn{
+		e: e, sconn: sconn, id: g.id, target: g.target,
+		log: log.With("identity", g.id.Name, "target", g.target.Name),
+	}
+	c.serve(ctx, chans, reqs)
+}
+
+// clientConn is one authenticated client connection and its session.
+type clientConn struct {
+	e      *Engine
+	sconn  *gossh.ServerConn
+	id     *identity.Identity
+	target *config.Target
+	log    *slog.Logger
+
+	sess     *session.Session
+	upstream *gossh.Client // nil for command targets
+	channels sync.WaitGroup
+}
+
+func (c *clientConn) protocol() string { return c.target.Protocol }
+
+// serve opens the session, dials upstream and relays channels until the
+// client leaves, the upstream dies or the session is killed.
+func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, reqs <-chan *gossh.Request) {
+	m := c.e.metric()
+	// Global requests from the client: remote port forwarding (tcpip-forward)
+	// is denied, keepalives are answered "unsupported" as OpenSSH does.
+	go denyRequests(reqs)
+
+	rec := c.e.cfg.RecordingFor(c.target)
+	sess, err := c.e.deps.Store.Open(ctx, session.Info{
+		Protocol:   c.protocol(),
+		Target:     c.target.Name,
+		Identity:   c.id.Name,
+		Groups:     c.id.Groups,
+		AuthMethod: c.id.Method,
+		ClientAddr: c.sconn.RemoteAddr().String(),
+		Database:   c.target.Upstream.User,
+		Tags:       map[string]string{"client_version": string(c.sconn.ClientVersion())},
+	}, recordingFrom(rec))
+	if err != nil {
+		c.log.Error("session refused: recording unavailable", "err", err)
+		rejectAll(chans, gossh.ConnectionFailed, msgRecordingUnavailable)
+		return
+	}
+	c.sess = sess
+	c.log = c.log.With("session", sess.ID())
+	m.ActiveSessions.WithLabelValues(c.protocol(), c.target.Name).Inc()
+	defer m.ActiveSessions.WithLabelValues(c.protocol(), c.target.Name).Dec()
+
+	status, cause := c.relay(sess.Context(), chans)
+	c.sconn.Close()
+	if c.upstream != nil {
+		c.upstream.Close()
+	}
+	c.channels.Wait()
+	if err := sess.Close(status, cause); err != nil {
+		c.log.Error("closing session record", "err", err)
+	}
+	m.Sessions.WithLabelValues(c.protocol(), c.target.Name, string(status)).Inc()
+	c.log.Info("ssh session ended", "status", status)
+}
+
+// relay runs the connection's main loop. It returns how the session ended.
+func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (session.Status, error) {
+	var upstreamDone chan error
+	if c.target.Protocol == "ssh" {
+		up, err := c.e.upstreams[c.target.Name].dial(ctx)
+		if err != nil {
+			c.log.Warn("upstream dial failed", "err", err)
+			rejectAll(chans, gossh.ConnectionFailed, userMessage(err, c.target.Name))
+			return session.StatusFailed, err
+		}
+		c.upstream = up
+		upstreamDone = make(chan error, 1)
+		go func() { upstreamDone <- up.Wait() }()
+		go keepalive(ctx, up, keepaliveInterval, keepaliveMaxMissed)
+	}
+	clientDone := make(chan struct{})
+	go func() { c.sconn.Wait(); close(clientDone) }()
+
+	for {
+		select {
+		case nc, ok := <-chans:
+			if !ok {
+				return session.StatusOK, nil
+			}
+			c.openChannel(ctx, nc)
+		case err := <-upstreamDone:
+			// The upstream closed the connection or died mid-session.
+			if err == nil || errors.Is(err, net.ErrClosed) {
+				return session.StatusOK, nil
+			}
+			return session.StatusFailed, fmt.Errorf("upstream connection: %w", err)
+		case <-ctx.Done():
+			cause := context.Cause(ctx)
+			var killed *session.KilledError
+			if errors.As(cause, &killed) {
+				return session.StatusKilled, cause
+			}
+			return session.StatusOK, cause
+		case <-clientDone:
+			return session.StatusOK, nil
+		}
+	}
+}
+
+// openChannel dispatches a new client channel by type.
+func (c *clientConn) openChannel(ctx context.Context, nc gossh.NewChannel) {
+	switch nc.ChannelType() {
+	case "session":
+		c.channels.Add(1)
+		go func() {
+			defer c.channels.Done()
+			if c.upstream != nil {
+				c.relaySession(ctx, nc)
+			} else {
+				c.runCommand(ctx, nc)
+			}
+		}()
+	case "direct-tcpip":
+		// Port forwarding is denied: no policy can allow a destination yet.
+		c.logEvent("direct-tcpip denied", map[string]any{"destination": directTCPIPDest(nc.ExtraData())})
+		_ = nc.Reject(gossh.Prohibited, msgForwardingDenied)
+	default:
+		_ = nc.Reject(gossh.UnknownChannelType, "sluice: channel type "+nc.ChannelType()+" is not supported")
+	}
+}
+
+func (e *Engine) metric() *metrics.Metrics { return e.deps.Metrics }
+
+// denyRequests answers every request with failure until reqs is closed.
+func denyRequests(reqs <-chan *gossh.Request) {
+	for r := range reqs {
+		if r.WantReply {
+			_ = r.Reply(false, nil)
+		}
+	}
+}
+
+// rejectAll refuses the channels a client opens until it goes away, so it
+// sees why instead of a silent disconnect. The client leaves after its
+// first refusal (or the connection is closed by the caller right after).
+func rejectAll(chans <-chan gossh.NewChannel, reason gossh.RejectionReason, msg string) {
+	select {
+	case nc, ok := <-chans:
+		if ok {
+			_ = nc.Reject(reason, msg)
+		}
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func recordingFrom(r config.Recording) session.Recording {
+	return session.Recording{OmitParams: r.OmitParams, FailOpen: r.FailOpen, RecordInput: r.RecordInput}
+}

@@ -1,0 +1,189 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/identity"
+	"github.com/sluice-gw/sluice/metrics"
+	"github.com/sluice-gw/sluice/policy"
+	"github.com/sluice-gw/sluice/protocols/listener"
+	"github.com/sluice-gw/sluice/session"
+)
+
+// testGateway is the engine served in-process on a loopback port, in front
+// of a real sshd, with real deps.
+type testGateway struct {
+	addr       string
+	dir        string
+	knownHosts string // the client's known_hosts, pinning the gateway key
+	aliceKey   string // alice's private key file
+	sshd       *testSSHD
+	deps       listener.Deps
+	engine     *Engine
+}
+
+const gatewayYAML = `
+data_dir: {{DIR}}/data
+identities:
+  - name: alice
+    token: tok-alice
+    groups: [developers]
+    ssh_keys: ["{{ALICE_PUB}}"]
+  - name: bob
+    token: tok-bob
+targets:
+  - name: web1
+    protocol: ssh
+    policy: guarded
+    upstream: {address: "{{SSHD}}", user: root, key_file: "{{DIR}}/sshd/gateway_key", known_hosts: "{{DIR}}/upstream_known_hosts"}
+  - name: bobonly
+    protocol: ssh
+    allow: {identities: [bob]}
+    upstream: {address: "{{SSHD}}", user: root, key_file: "{{DIR}}/sshd/gateway_key", known_hosts: "{{DIR}}/upstream_known_hosts"}
+  - name: local
+    protocol: command
+    command: [sh, -c, 'echo "profile=$AWS_PROFILE"; echo "args=$*"', sh]
+    env: {AWS_PROFILE: sluice-readonly}
+ssh:
+  host_key: {{DIR}}/data/ssh_host_ed25519_key
+policies:
+  guarded:
+    rules:
+      - {name: no-rm-rf, when: {command: "rm -rf *"}, action: block}
+`
+
+func startGateway(t *testing.T) *testGateway {
+	t.Helper()
+	sshd := startSSHD(t)
+	dir := t.TempDir()
+	// The sshd's files live in its own temp dir; link it under ours for the config.
+	if err := os.Symlink(sshd.dir, filepath.Join(dir, "sshd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "upstream_known_hosts"), []byte(sshd.knownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &testGateway{dir: dir, sshd: sshd, aliceKey: filepath.Join(dir, "alice_key")}
+	alicePub := writeKey(t, g.aliceKey)
+	yaml := strings.NewReplacer("{{DIR}}", dir, "{{SSHD}}", sshd.addr,
+		"{{ALICE_PUB}}", strings.TrimSpace(string(marshalAuthorized(alicePub)))).Replace(gatewayYAML)
+	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.deps = testDeps(t, cfg)
+	g.engine, err = New(cfg, g.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- listener.Serve(ctx, ln, cfg.Limits, g.engine, g.deps.Log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("gateway did not stop")
+		}
+	})
+	host, port, _ := net.SplitHostPort(g.addr)
+	g.knownHosts = filepath.Join(dir, "client_known_hosts")
+	line := fmt.Sprintf("[%s]:%s %s", host, port, marshalAuthorized(g.engine.HostKey()))
+	if err := os.WriteFile(g.knownHosts, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func testDeps(t *testing.T, cfg *config.Config) listener.Deps {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	auth, err := identity.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pols, err := policy.NewSet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := session.OpenStore(cfg.DataDir, session.Options{FlushInterval: cfg.Recording.FlushInterval.Duration, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	broker := policy.NewBroker(cfg.Approvals, policy.BrokerOptions{Log: log})
+	t.Cleanup(broker.Close)
+	return listener.Deps{Config: cfg, Auth: auth, Policies: pols, Broker: broker, Store: store, Metrics: metrics.New(), Log: log}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// sshArgs are the OpenSSH client options for talking to the gateway.
+func (g *testGateway) sshArgs(key string) []string {
+	_, port, _ := net.SplitHostPort(g.addr)
+	args := []string{"-F", "/dev/null", "-p", port,
+		"-o", "UserKnownHostsFile=" + g.knownHosts, "-o", "StrictHostKeyChecking=yes",
+		"-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=INFO"}
+	if key != "" {
+		args = append(args, "-i", key, "-o", "BatchMode=yes")
+	} else {
+		args = append(args, "-o", "PubkeyAuthentication=no")
+	}
+	return args
+}
+
+type runResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs a client program with a deadline and returns its output and exit code.
+func run(t *testing.T, env []string, name string, args ...string) runResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = nil
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return runResult{out.String(), errb.String(), code}
+}
+
+// ssh runs the real ssh client through the gateway as user with alice's key.
+func (g *testGateway) ssh(t *testing.T, user string, remote ...string) runResult {
+	t.Helper()
+	args := append(g.sshArgs(g.aliceKey), append([]string{user + "@127.0.0.1", "--"}, remote...)...)
+	return run(t, nil, "ssh", args...)
+}

