@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -45,5 +46,84 @@ func TestWrongKeyIsRefused(t *testing.T) {
 	r := run(t, nil, "ssh", args...)
 	if r.code != 255 || strings.Contains(r.stdout, "should-not-run") || !strings.Contains(r.stderr, "Permission denied") {
 		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestTokenByKeyboardInteractive(t *testing.T) {
+	g := startGateway(t)
+	askpass := g.dir + "/askpass"
+	if err := os.WriteFile(askpass, []byte("#!/bin/sh\necho tok-alice\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append(g.sshArgs(""), "alice+web1@127.0.0.1", "echo", "via-token")
+	r := run(t, []string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"}, "ssh", args...)
+	if r.code != 0 || r.stdout != "via-token\n" {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestWrongTokenIsRefused(t *testing.T) {
+	g := startGateway(t)
+	askpass := g.dir + "/askpass"
+	if err := os.WriteFile(askpass, []byte("#!/bin/sh\necho wrong\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append(g.sshArgs(""), "-o", "NumberOfPasswordPrompts=1", "alice+web1@127.0.0.1", "echo", "no")
+	r := run(t, []string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"}, "ssh", args...)
+	if r.code != 255 || r.stdout != "" {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestEnvAllowlist(t *testing.T) {
+	g := startGateway(t)
+	args := append(g.sshArgs(g.aliceKey), "-o", "SetEnv=LC_FOO=kept EVIL=dropped",
+		"alice+web1@127.0.0.1", `echo "[$LC_FOO][$EVIL]"`)
+	r := run(t, nil, "ssh", args...)
+	if r.code != 0 || r.stdout != "[kept][]\n" {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestPtyExec(t *testing.T) {
+	g := startGateway(t)
+	args := append(g.sshArgs(g.aliceKey), "-tt", "alice+web1@127.0.0.1", "tty >/dev/null && echo has-tty; stty size")
+	r := run(t, nil, "ssh", args...)
+	if r.code != 0 || !strings.Contains(r.stdout, "has-tty") {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestPortForwardingDenied(t *testing.T) {
+	g := startGateway(t)
+	args := append(g.sshArgs(g.aliceKey), "-W", g.sshd.addr, "alice+web1@127.0.0.1")
+	r := run(t, nil, "ssh", args...)
+	if r.code == 0 || !strings.Contains(r.stderr, "port forwarding is not allowed") {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestUpstreamHostKeyMismatch(t *testing.T) {
+	g := startGateway(t)
+	// Swap the upstream's host key under the gateway's feet.
+	g.sshd.stop()
+	writeKey(t, g.sshd.dir+"/host_key")
+	g.sshd.restart(t)
+	r := g.ssh(t, "alice+web1", "echo", "should-not-run")
+	if r.code != 255 || r.stdout != "" || !strings.Contains(r.stderr, "host key") {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestCommandTarget(t *testing.T) {
+	g := startGateway(t)
+	r := g.ssh(t, "alice+local", "s3", "ls")
+	if r.code != 0 || r.stdout != "profile=sluice-readonly\nargs=s3 ls\n" {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+	args := append(g.sshArgs(g.aliceKey), "-tt", "alice+local@127.0.0.1")
+	r = run(t, nil, "ssh", args...)
+	if r.code != 0 || !strings.Contains(r.stdout, "profile=sluice-readonly") {
+		t.Fatalf("pty: got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -26,6 +26,8 @@ type testSSHD struct {
 	dir       string
 	hostKey   gossh.PublicKey
 	clientKey string // private key file the gateway uses upstream
+	bin       string
+	config    string
 	cmd       *exec.Cmd
 }
 
@@ -93,30 +95,38 @@ LogLevel ERROR
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "-D", "-e", "-f", cfgPath)
-	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
+	s.bin, s.config = bin, cfgPath
+	s.restart(t)
+	t.Cleanup(s.stop)
+	return s
+}
+
+// restart starts sshd (again) on the same address and files.
+func (s *testSSHD) restart(t *testing.T) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "-D", "-e", "-f", s.config)
+	logf, err := os.OpenFile(filepath.Join(s.dir, "sshd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer logf.Close()
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.stop(); logf.Close() })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", s.addr)
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
+			b, _ := os.ReadFile(filepath.Join(s.dir, "sshd.log"))
 			t.Fatalf("sshd did not start: %s", b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s
 }
 
 func (s *testSSHD) stop() {
