@@ -1,20 +1,20 @@
-// Package session owns a session's lifecycle and its record: the index row,
-// the query log (databases) and the terminal recordings (shells).
-//
-// API CONTRACT (engines rely on it; keep signatures stable):
-//
-//	store, err := session.OpenStore(dataDir, session.Options{...})
-//	s, err := store.Open(ctx, session.Info{...})   // refuses when the record cannot be written (fail closed)
-//	s.LogQuery(session.QueryEvent{...})              // cheap, buffered, flushed at least every FlushInterval
-//	s.SetTags / s.AddTag                             // client tags learned after open
-//	s.Close(session.StatusOK, nil)                   // exactly once; later calls are no-ops
 package session
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Status is how a session ended.
@@ -71,6 +71,9 @@ type Options struct {
 	// FlushInterval bounds what a crash can lose (default 1s).
 	FlushInterval time.Duration
 	Log           *slog.Logger
+	// ReadOnly opens an existing data dir to read the index only (the CLI,
+	// possibly while a gateway runs): no directory is created and Open fails.
+	ReadOnly bool
 }
 
 // Recording is the effective recording setting of one session (the target's
@@ -114,59 +117,447 @@ type Record struct {
 // ErrNotFound is returned for an unknown session id.
 var ErrNotFound = errors.New("session not found")
 
+// Recording file names inside a session directory.
+const (
+	QueryLogFile = "queries.jsonl.zst"
+	EventLogFile = "events.jsonl.zst"
+	ChainFile    = "chain.jsonl"
+	SealFile     = "seal.json"
+	indexFile    = "index.db"
+)
+
 // Store is where sessions are recorded and indexed.
-// SIGNATURES ARE THE CONTRACT; bodies are placeholders until the recording work lands.
-type Store struct{ dir string }
+type Store struct {
+	dir      string
+	opts     Options
+	log      *slog.Logger
+	idx      *index
+	enc      *zstd.Encoder
+	readOnly bool
+	// create opens a new record file; tests point it at a failing device.
+	create func(path string) (recordFile, error)
+
+	mu     sync.Mutex
+	live   map[string]*Session
+	closed bool
+
+	kick     chan struct{}
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
+}
 
 // OpenStore opens (creating) the data dir and its index.
-func OpenStore(dataDir string, opts Options) (*Store, error) { return &Store{dir: dataDir}, nil }
+func OpenStore(dataDir string, opts Options) (*Store, error) {
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	st := &Store{dir: dataDir, opts: opts, log: opts.Log, readOnly: opts.ReadOnly, create: createFile,
+		live: map[string]*Session{}, kick: make(chan struct{}, 1), loopDone: make(chan struct{})}
+	ctx := context.Background()
+	if opts.ReadOnly {
+		if _, err := os.Stat(filepath.Join(dataDir, indexFile)); err != nil {
+			return nil, fmt.Errorf("open session index in %s: %w", dataDir, err)
+		}
+		idx, err := openIndex(ctx, filepath.Join(dataDir, indexFile), true)
+		if err != nil {
+			return nil, err
+		}
+		st.idx = idx
+		close(st.loopDone)
+		return st, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	idx, err := openIndex(ctx, filepath.Join(dataDir, indexFile), false)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		idx.close()
+		return nil, fmt.Errorf("zstd encoder: %w", err)
+	}
+	st.idx, st.enc = idx, enc
+	// One gateway writes a data dir: rows still active are sessions of a
+	// previous process that stopped without closing them.
+	if err := idx.markAbandoned(ctx); err != nil {
+		enc.Close()
+		idx.close()
+		return nil, err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	st.stopLoop = cancel
+	go st.flushLoop(loopCtx)
+	return st, nil
+}
 
 // Dir is the data dir.
 func (st *Store) Dir() string { return st.dir }
 
+// flushLoop is the store's one background writer: it compresses and writes
+// every live session's buffers each FlushInterval, or early when a buffer
+// grows past kickSize. It exits when the store closes.
+func (st *Store) flushLoop(ctx context.Context) {
+	defer close(st.loopDone)
+	t := time.NewTicker(st.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-st.kick:
+		}
+		st.mu.Lock()
+		live := make([]*Session, 0, len(st.live))
+		for _, s := range st.live {
+			live = append(live, s)
+		}
+		st.mu.Unlock()
+		for _, s := range live {
+			s.flush()
+		}
+	}
+}
+
+func (st *Store) wake() {
+	select {
+	case st.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Close flushes and closes every open session record and the index.
-func (st *Store) Close() error { return nil }
+func (st *Store) Close() error {
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return nil
+	}
+	st.closed = true
+	live := make([]*Session, 0, len(st.live))
+	for _, s := range st.live {
+		live = append(live, s)
+	}
+	st.mu.Unlock()
+	var errs []error
+	for _, s := range live {
+		cause := &KilledError{Reason: "gateway shutting down"}
+		s.cancel(cause)
+		errs = append(errs, s.Close(StatusKilled, cause))
+	}
+	if st.stopLoop != nil {
+		st.stopLoop()
+	}
+	<-st.loopDone
+	if st.enc != nil {
+		errs = append(errs, st.enc.Close())
+	}
+	errs = append(errs, st.idx.close())
+	return errors.Join(errs...)
+}
+
+// newID returns a time-prefixed, sortable, unique-enough session id.
+func newID(now time.Time) string {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails on supported platforms
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(rnd[:])
+}
+
+// sessionDir is the directory of a session, relative to the data dir.
+func sessionDir(id string) string {
+	day := id
+	if len(id) >= 8 {
+		day = id[:8]
+	}
+	return filepath.Join("sessions", day, id)
+}
 
 // Open starts recording a session. It fails when the record cannot be
 // written and rec.FailOpen is false. The session's Context is cancelled by
 // Kill or when ctx is done.
 func (st *Store) Open(ctx context.Context, info Info, rec Recording) (*Session, error) {
+	if st.readOnly {
+		return nil, errors.New("session store is read-only")
+	}
+	now := time.Now()
 	c, cancel := context.WithCancelCause(ctx)
-	return &Session{id: "placeholder", ctx: c, cancel: cancel}, nil
+	s := &Session{store: st, rec: rec, ctx: c, cancel: cancel}
+	s.record = Record{
+		ID: newID(now), Protocol: info.Protocol, Target: info.Target, Identity: info.Identity,
+		Groups: info.Groups, AuthMethod: info.AuthMethod, ClientAddr: info.ClientAddr,
+		Database: info.Database, Tags: maps.Clone(info.Tags), Start: now.UTC(), Status: StatusActive,
+	}
+	s.head = chainStart(s.record.ID)
+	err := s.create(ctx, isDatabase(info.Protocol))
+	if err != nil {
+		if !rec.FailOpen {
+			s.abandon()
+			cancel(err)
+			return nil, fmt.Errorf("recording session: %w", err)
+		}
+		// Fail open: the session runs unrecorded; say so loudly once.
+		st.log.Warn("session recording failed; continuing unrecorded (fail_open)", "session", s.record.ID, "err", err)
+		s.abandon()
+		s.unrecorded = true
+	}
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		cancel(errors.New("gateway shutting down"))
+		return nil, errors.New("session store is closed")
+	}
+	st.live[s.record.ID] = s
+	st.mu.Unlock()
+	return s, nil
+}
+
+func isDatabase(protocol string) bool { return protocol == "postgres" || protocol == "mysql" }
+
+// create makes the session directory, its first record files and the index row.
+func (s *Session) create(ctx context.Context, database bool) error {
+	st := s.store
+	s.relDir = sessionDir(s.record.ID)
+	abs := filepath.Join(st.dir, s.relDir)
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return fmt.Errorf("create session dir: %w", err)
+	}
+	chain, err := st.create(filepath.Join(abs, ChainFile))
+	if err != nil {
+		return fmt.Errorf("create chain file: %w", err)
+	}
+	s.chain = chain
+	if database {
+		w, err := s.addStream(QueryLogFile)
+		if err != nil {
+			return err
+		}
+		s.queries = w
+	}
+	w, err := s.addStream(EventLogFile)
+	if err != nil {
+		return err
+	}
+	s.events = w
+	if err := st.idx.insert(ctx, &s.record); err != nil {
+		return err
+	}
+	s.indexed = true
+	return nil
+}
+
+// addStream creates a record file and lists it in the record.
+func (s *Session) addStream(name string) (*stream, error) {
+	f, err := s.store.create(filepath.Join(s.store.dir, s.relDir, name))
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	w := &stream{name: name, f: f}
+	s.streams = append(s.streams, w)
+	s.record.Files = append(s.record.Files, filepath.ToSlash(filepath.Join(s.relDir, name)))
+	return w, nil
+}
+
+// abandon releases whatever create managed to open; the session records nothing.
+func (s *Session) abandon() {
+	for _, w := range s.streams {
+		w.f.Close()
+	}
+	if s.chain != nil {
+		s.chain.Close()
+	}
+	s.streams, s.queries, s.events, s.chain = nil, nil, nil, nil
 }
 
 // List returns index rows, newest first.
-func (st *Store) List(ctx context.Context, f Filter) ([]Record, error) { return nil, nil }
+func (st *Store) List(ctx context.Context, f Filter) ([]Record, error) { return st.idx.list(ctx, f) }
 
 // Get returns one index row or ErrNotFound.
-func (st *Store) Get(ctx context.Context, id string) (Record, error) { return Record{}, ErrNotFound }
+func (st *Store) Get(ctx context.Context, id string) (Record, error) {
+	r, _, err := st.idx.get(ctx, id)
+	return r, err
+}
 
 // Kill ends a live session with a user-visible reason. It reports whether the session was live.
-func (st *Store) Kill(id, reason string) bool { return false }
+func (st *Store) Kill(id, reason string) bool {
+	st.mu.Lock()
+	s, ok := st.live[id]
+	st.mu.Unlock()
+	if !ok {
+		return false
+	}
+	s.cancel(&KilledError{Reason: reason})
+	return true
+}
 
 // Session is one live session's record.
 type Session struct {
-	id     string
+	store  *Store
+	rec    Recording
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// Set at open, then read-only.
+	relDir     string
+	queries    *stream // nil for non-database sessions
+	events     *stream
+	unrecorded bool // fail-open session whose record could not be created
+	indexed    bool
+
+	seq atomic.Int64 // queries logged
+
+	// flushMu serialises file writes and the hash chain.
+	flushMu sync.Mutex
+	streams []*stream
+	chain   recordFile
+	head    [32]byte
+	chunks  int
+	frame   []byte
+	nCasts  int
+	failed  error // first write failure (also in the stream)
+
+	mu     sync.Mutex // guards record (tags, files, end state)
+	record Record
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
 }
 
 // ID is the session id (also the recording's name).
-func (s *Session) ID() string { return s.id }
+func (s *Session) ID() string { return s.record.ID }
 
 // Context is cancelled when the session is killed (cause: a *KilledError) or the gateway drains.
 func (s *Session) Context() context.Context { return s.ctx }
 
 // SetTag records a client tag learned after open.
-func (s *Session) SetTag(k, v string) {}
+func (s *Session) SetTag(k, v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.record.Tags == nil {
+		s.record.Tags = map[string]string{}
+	}
+	s.record.Tags[k] = v
+}
 
 // LogQuery appends a query-log line. It is cheap (buffered); an error means
 // the record is failing and, unless fail-open, the engine must end the session.
-func (s *Session) LogQuery(e QueryEvent) error { return nil }
+func (s *Session) LogQuery(e QueryEvent) error {
+	if s.queries == nil {
+		if s.unrecorded {
+			return nil
+		}
+		if s.closed.Load() {
+			return errClosed
+		}
+		return errors.New("session has no query log (not a database session)")
+	}
+	w := s.queries
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return errClosed
+	}
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		if s.rec.FailOpen {
+			return nil
+		}
+		return err
+	}
+	w.buf = appendQueryEvent(w.buf, &e, s.rec.OmitParams)
+	w.buf = append(w.buf, '\n')
+	kick := len(w.buf) >= kickSize
+	w.mu.Unlock()
+	s.seq.Add(1)
+	if kick {
+		s.store.wake()
+	}
+	return nil
+}
+
+// flush writes pending buffers now (the flusher and tests call it).
+func (s *Session) flush() {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.flushLocked()
+}
+
+// recordFailure notes the first write failure. The caller holds flushMu.
+func (s *Session) recordFailure(err error) {
+	if s.failed != nil {
+		return
+	}
+	s.failed = err
+	s.store.log.Error("session recording failed", "session", s.record.ID, "fail_open", s.rec.FailOpen, "err", err)
+}
 
 // Close ends the session exactly once: flushes and seals the record and
 // updates the index. Later calls are no-ops.
-func (s *Session) Close(status Status, cause error) error { s.cancel(nil); return nil }
+func (s *Session) Close(status Status, cause error) error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.closeErr = s.finish(status, cause)
+		s.store.mu.Lock()
+		delete(s.store.live, s.record.ID)
+		s.store.mu.Unlock()
+		s.cancel(cause)
+	})
+	return s.closeErr
+}
+
+func (s *Session) finish(status Status, cause error) error {
+	if s.unrecorded {
+		return nil
+	}
+	s.flushMu.Lock()
+	var errs []error
+	for _, w := range s.streams {
+		errs = append(errs, s.finishStreamLocked(w))
+	}
+	head := s.head
+	sealErr := s.writeSeal(status)
+	errs = append(errs, sealErr)
+	s.flushMu.Unlock()
+
+	s.mu.Lock()
+	s.record.End = time.Now().UTC()
+	s.record.Status = status
+	if cause != nil {
+		s.record.Error = userText(cause)
+	}
+	s.record.Queries = s.seq.Load()
+	rec := s.record
+	rec.Files = append([]string(nil), s.record.Files...)
+	rec.Tags = maps.Clone(s.record.Tags)
+	s.mu.Unlock()
+	if s.indexed {
+		// The index must learn of the end even when the caller's context is gone.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		seal := ""
+		if sealErr == nil {
+			seal = hex.EncodeToString(head[:])
+		}
+		errs = append(errs, s.store.idx.finish(ctx, &rec, seal))
+	}
+	return errors.Join(errs...)
+}
+
+// userText is what the index shows for a session's end cause: the
+// user-visible reason for a kill, the error text otherwise.
+func userText(err error) string {
+	var ke *KilledError
+	if errors.As(err, &ke) {
+		return ke.Error()
+	}
+	return err.Error()
+}
 
 // KilledError is the cause of a session killed through the admin API.
 type KilledError struct{ Reason string }
