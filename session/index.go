@@ -151,10 +151,10 @@ const selectColumns = `id, protocol, target, identity, groups_json, auth_method,
 
 func scanRecord(sc interface{ Scan(...any) error }) (Record, string, error) {
 	var (
-		r                     Record
-		groups, tags, files   string
-		startNS, endNS        int64
-		status, seal          string
+		r                   Record
+		groups, tags, files string
+		startNS, endNS      int64
+		status, seal        string
 	)
 	if err := sc.Scan(&r.ID, &r.Protocol, &r.Target, &r.Identity, &groups, &r.AuthMethod, &r.ClientAddr, &r.Database,
 		&tags, &startNS, &endNS, &status, &r.Error, &r.Queries, &files, &seal); err != nil {
