@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,24 @@ func TestMariaDB(t *testing.T) {
 		}
 		if got, want := strings.TrimSpace(string(out)), "5000\t1"; got != want {
 			t.Fatalf("mariadb output %q, want %q", got, want)
+		}
+	})
+
+	t.Run("node and python clients", func(t *testing.T) {
+		env := map[string]string{
+			"MYSQL_URL":  m.URL(m.User, m.Password, ""),
+			"MYSQL_HOST": m.Host, "MYSQL_PORT": strconv.Itoa(m.Port), "MYSQL_USER": m.User,
+			"MYSQL_PASSWORD": m.Password, "MYSQL_DATABASE": m.Database, "MYSQL_CA": m.CAFile,
+		}
+		script, err := filepath.Abs("testdata/mysql_client.js")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RunNode(t, "", script, env, "9"); got != "user9@example.com\n" {
+			t.Fatalf("node mysql2 printed %q", got)
+		}
+		if got := RunPython(t, "testdata/mysql_client.py", env, "10"); got != "user10@example.com\n" {
+			t.Fatalf("python pymysql printed %q", got)
 		}
 	})
 

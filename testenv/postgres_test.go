@@ -100,6 +100,26 @@ func TestPostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("node and python clients", func(t *testing.T) {
+		env := map[string]string{"PG_URL": p.DSN("")}
+		script, err := filepath.Abs("testdata/pg_client.js")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RunNode(t, "", script, env, "7"); got != "user7@example.com\n" {
+			t.Fatalf("node pg printed %q", got)
+		}
+		if got := RunPython(t, "testdata/pg_client.py", env, "8"); got != "user8@example.com\n" {
+			t.Fatalf("python psycopg2 printed %q", got)
+		}
+		// The runner reports failures with the client's own error text.
+		_, stderr, code, err := RunClient(PythonCommand(t, "testdata/pg_client.py",
+			map[string]string{"PG_URL": p.URL(p.User, "wrong", "", "verify-full")}, "1"))
+		if err != nil || code == 0 || !strings.Contains(stderr, "password authentication failed") {
+			t.Fatalf("wrong password: exit %d, err %v, stderr %q", code, err, stderr)
+		}
+	})
+
 	t.Run("max_connections", func(t *testing.T) {
 		var n string
 		if err := pgxQueryOne(ctx, p.DSN(""), "SHOW max_connections", &n); err != nil {
