@@ -96,7 +96,7 @@ func TestPtyExec(t *testing.T) {
 
 func TestPortForwardingDenied(t *testing.T) {
 	g := startGateway(t)
-	args := append(g.sshArgs(g.aliceKey), "-W", g.sshd.addr, "alice+web1@127.0.0.1")
+	args := append(g.sshArgs(g.aliceKey), "-W", g.sshd.Addr, "alice+web1@127.0.0.1")
 	r := run(t, nil, "ssh", args...)
 	if r.code == 0 || !strings.Contains(r.stderr, "port forwarding is not allowed") {
 		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
@@ -105,11 +105,7 @@ func TestPortForwardingDenied(t *testing.T) {
 
 func TestUpstreamHostKeyMismatch(t *testing.T) {
 	g := startGateway(t)
-	// Swap the upstream's host key under the gateway's feet.
-	g.sshd.stop()
-	writeKey(t, g.sshd.dir+"/host_key")
-	g.sshd.restart(t)
-	r := g.ssh(t, "alice+web1", "echo", "should-not-run")
+	r := g.ssh(t, "alice+impostor", "echo", "should-not-run")
 	if r.code != 255 || r.stdout != "" || !strings.Contains(r.stderr, "host key") {
 		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
 	}

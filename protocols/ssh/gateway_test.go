@@ -3,16 +3,23 @@ package ssh
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/identity"
@@ -20,6 +27,7 @@ import (
 	"github.com/sluice-gw/sluice/policy"
 	"github.com/sluice-gw/sluice/protocols/listener"
 	"github.com/sluice-gw/sluice/session"
+	"github.com/sluice-gw/sluice/testenv"
 )
 
 // testGateway is the engine served in-process on a loopback port, in front
@@ -29,7 +37,8 @@ type testGateway struct {
 	dir        string
 	knownHosts string // the client's known_hosts, pinning the gateway key
 	aliceKey   string // alice's private key file
-	sshd       *testSSHD
+	sshd       *testenv.SSHD
+	remoteDir  string // a fresh directory on the upstream, owned by its login user
 	deps       listener.Deps
 	engine     *Engine
 }
@@ -47,11 +56,14 @@ targets:
   - name: web1
     protocol: ssh
     policy: guarded
-    upstream: {address: "{{SSHD}}", user: root, key_file: "{{DIR}}/sshd/gateway_key", known_hosts: "{{DIR}}/upstream_known_hosts"}
+    upstream: {address: "{{SSHD}}", user: "{{USER}}", key_file: "{{KEY}}", known_hosts: "{{KH}}"}
   - name: bobonly
     protocol: ssh
     allow: {identities: [bob]}
-    upstream: {address: "{{SSHD}}", user: root, key_file: "{{DIR}}/sshd/gateway_key", known_hosts: "{{DIR}}/upstream_known_hosts"}
+    upstream: {address: "{{SSHD}}", user: "{{USER}}", key_file: "{{KEY}}", known_hosts: "{{KH}}"}
+  - name: impostor
+    protocol: ssh
+    upstream: {address: "{{SSHD}}", user: "{{USER}}", key_file: "{{KEY}}", known_hosts: "{{DIR}}/wrong_known_hosts"}
   - name: local
     protocol: command
     command: [sh, -c, 'echo "profile=$AWS_PROFILE"; echo "args=$*"', sh]
@@ -66,18 +78,25 @@ policies:
 
 func startGateway(t *testing.T) *testGateway {
 	t.Helper()
-	sshd := startSSHD(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// AcceptEnv lists EVIL so that only the gateway's allowlist can drop it.
+	sshd, err := testenv.StartSSHD(ctx, testenv.SSHDOptions{ExtraConfig: []string{"AcceptEnv LANG LC_* EVIL"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sshd.Stop() })
 	dir := t.TempDir()
-	// The sshd's files live in its own temp dir; link it under ours for the config.
-	if err := os.Symlink(sshd.dir, filepath.Join(dir, "sshd")); err != nil {
+	// known_hosts naming another key for the same address: a host key mismatch.
+	wrong := writeKey(t, filepath.Join(dir, "wrong_host_key"))
+	host, port, _ := net.SplitHostPort(sshd.Addr)
+	if err := os.WriteFile(filepath.Join(dir, "wrong_known_hosts"), []byte(fmt.Sprintf("[%s]:%s %s\n", host, port, marshalAuthorized(wrong))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "upstream_known_hosts"), []byte(sshd.knownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g := &testGateway{dir: dir, sshd: sshd, aliceKey: filepath.Join(dir, "alice_key")}
+	g := &testGateway{dir: dir, sshd: sshd, aliceKey: filepath.Join(dir, "alice_key"), remoteDir: remoteDir(t, sshd)}
 	alicePub := writeKey(t, g.aliceKey)
-	yaml := strings.NewReplacer("{{DIR}}", dir, "{{SSHD}}", sshd.addr,
+	yaml := strings.NewReplacer("{{DIR}}", dir, "{{SSHD}}", sshd.Addr, "{{USER}}", sshd.User,
+		"{{KEY}}", sshd.KeyPath, "{{KH}}", sshd.KnownHostsFile,
 		"{{ALICE_PUB}}", strings.TrimSpace(string(marshalAuthorized(alicePub)))).Replace(gatewayYAML)
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -93,7 +112,7 @@ func startGateway(t *testing.T) *testGateway {
 		t.Fatal(err)
 	}
 	g.addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- listener.Serve(ctx, ln, cfg.Limits, g.engine, g.deps.Log) }()
 	t.Cleanup(func() {
@@ -104,7 +123,7 @@ func startGateway(t *testing.T) *testGateway {
 			t.Error("gateway did not stop")
 		}
 	})
-	host, port, _ := net.SplitHostPort(g.addr)
+	host, port, _ = net.SplitHostPort(g.addr)
 	g.knownHosts = filepath.Join(dir, "client_known_hosts")
 	line := fmt.Sprintf("[%s]:%s %s", host, port, marshalAuthorized(g.engine.HostKey()))
 	if err := os.WriteFile(g.knownHosts, []byte(line), 0o600); err != nil {
@@ -186,4 +205,50 @@ func (g *testGateway) ssh(t *testing.T, user string, remote ...string) runResult
 	t.Helper()
 	args := append(g.sshArgs(g.aliceKey), append([]string{user + "@127.0.0.1", "--"}, remote...)...)
 	return run(t, nil, "ssh", args...)
+}
+
+// remoteDir makes a fresh directory in the upstream login user's home.
+func remoteDir(t *testing.T, s *testenv.SSHD) string {
+	t.Helper()
+	d, err := os.MkdirTemp(s.HomeDir, "sluice-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	u, err := user.Lookup(s.User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(d, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// writeKey generates an ed25519 key pair, writes the private key to path
+// (0600) and returns the public key.
+func writeKey(t *testing.T, path string) gossh.PublicKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pk, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+func marshalAuthorized(k gossh.PublicKey) string {
+	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(k)))
 }

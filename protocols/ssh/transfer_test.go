@@ -38,7 +38,7 @@ func TestScpBothWays(t *testing.T) {
 	g := startGateway(t)
 	src := filepath.Join(g.dir, "up.bin")
 	data := randomFile(t, src, 3<<20+17)
-	remote := filepath.Join(g.sshd.dir, "scp-remote.bin")
+	remote := filepath.Join(g.remoteDir, "scp-remote.bin")
 	_, port, _ := net.SplitHostPort(g.addr)
 	args := append(portFlag(g.sshArgs(g.aliceKey), port, "-P"), src, "alice+web1@127.0.0.1:"+remote)
 	if r := run(t, nil, "scp", args...); r.code != 0 {
@@ -57,7 +57,7 @@ func TestSftpBatch(t *testing.T) {
 	g := startGateway(t)
 	src := filepath.Join(g.dir, "sftp-up.bin")
 	data := randomFile(t, src, 1<<20+5)
-	remote := filepath.Join(g.sshd.dir, "sftp-remote.bin")
+	remote := filepath.Join(g.remoteDir, "sftp-remote.bin")
 	back := filepath.Join(g.dir, "sftp-down.bin")
 	batch := filepath.Join(g.dir, "batch")
 	script := "put " + src + " " + remote + "\nget " + remote + " " + back + "\nrm " + remote + "\n"
@@ -84,7 +84,7 @@ func TestRsyncOverGateway(t *testing.T) {
 	}
 	a := randomFile(t, filepath.Join(srcDir, "a.bin"), 200<<10)
 	b := randomFile(t, filepath.Join(srcDir, "sub", "b.bin"), 10)
-	dst := filepath.Join(g.sshd.dir, "rsync-dst")
+	dst := filepath.Join(g.remoteDir, "rsync-dst")
 	rsh := "ssh " + strings.Join(g.sshArgs(g.aliceKey), " ")
 	if r := run(t, nil, "rsync", "-a", "-e", rsh, srcDir+"/", "alice+web1@127.0.0.1:"+dst+"/"); r.code != 0 {
 		t.Fatalf("rsync: %d %s", r.code, r.stderr)
@@ -95,13 +95,15 @@ func TestRsyncOverGateway(t *testing.T) {
 
 func TestGitCloneOverGateway(t *testing.T) {
 	g := startGateway(t)
-	repo := filepath.Join(g.sshd.dir, "repo.git")
+	repo := filepath.Join(g.remoteDir, "repo.git")
 	work := filepath.Join(g.dir, "work")
 	for _, c := range [][]string{
 		{"git", "init", "-q", "--bare", repo},
 		{"git", "init", "-q", work},
 		{"git", "-C", work, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "--allow-empty", "-m", "first"},
 		{"git", "-C", work, "push", "-q", repo, "HEAD:refs/heads/main"},
+		// The upstream user serves the repository: it must own it.
+		{"chown", "-R", g.sshd.User, repo},
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v %s", c, err, out)
