@@ -120,6 +120,30 @@ func TestPostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("pgbouncer in front", func(t *testing.T) {
+		b, err := StartPgBouncer(ctx, p, PgBouncerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := b.Stop(); err != nil {
+				t.Error(err)
+			}
+		}()
+		var port int
+		if err := pgxQueryOne(ctx, b.ConnString(), "SELECT inet_server_port()", &port); err != nil {
+			t.Fatal(err)
+		}
+		if port != p.Port {
+			t.Fatalf("pgbouncer reached port %d, want the Postgres port %d", port, p.Port)
+		}
+		bad := strings.Replace(b.ConnString(), "password='"+p.Password+"'", "password='wrong'", 1)
+		if conn, err := pgx.Connect(ctx, bad); err == nil {
+			conn.Close(ctx)
+			t.Fatal("pgbouncer accepted a wrong password")
+		}
+	})
+
 	t.Run("max_connections", func(t *testing.T) {
 		var n string
 		if err := pgxQueryOne(ctx, p.DSN(""), "SHOW max_connections", &n); err != nil {
