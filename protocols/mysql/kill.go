@@ -1,0 +1,94 @@
+package mysql
+
+import (
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// connRegistry maps the connection ids the gateway issues to clients (in
+// the greeting) to live connections, so `KILL QUERY n` reaches the right
+// upstream thread. Clients never see upstream thread ids.
+type connRegistry struct {
+	next  atomic.Uint32
+	mu    sync.Mutex
+	conns map[uint32]*liveConn
+}
+
+// liveConn is what a KILL needs of another connection.
+type liveConn struct {
+	identity   string
+	upstreamID uint32
+	// closeBoth ends the connection (KILL CONNECTION).
+	closeBoth func()
+}
+
+func newConnRegistry() *connRegistry { return &connRegistry{conns: map[uint32]*liveConn{}} }
+
+func (r *connRegistry) nextID() uint32 {
+	for {
+		id := r.next.Add(1)
+		if id != 0 {
+			return id
+		}
+	}
+}
+
+func (r *connRegistry) add(id uint32, c *liveConn) {
+	r.mu.Lock()
+	r.conns[id] = c
+	r.mu.Unlock()
+}
+
+func (r *connRegistry) remove(id uint32) {
+	r.mu.Lock()
+	delete(r.conns, id)
+	r.mu.Unlock()
+}
+
+// lookup returns the connection with gateway id id if it belongs to the
+// same identity. Another identity's connections are reported as unknown,
+// as MySQL does for threads a user may not see.
+func (r *connRegistry) lookup(id uint32, identity string) *liveConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.conns[id]
+	if c == nil || c.identity != identity {
+		return nil
+	}
+	return c
+}
+
+// killStmt is `KILL [HARD|SOFT] [CONNECTION|QUERY] [ID] n` (MySQL and
+// MariaDB forms). Comments and other forms (KILL USER, KILL QUERY ID of a
+// statement) fall through to the upstream untouched only when they cannot
+// name a thread: see parseKill.
+var killStmt = regexp.MustCompile(`(?is)^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(CONNECTION\s+|QUERY\s+)?(?:ID\s+)?([0-9]+)\s*;?\s*$`)
+
+// killAny matches anything that starts like a KILL statement.
+var killAny = regexp.MustCompile(`(?is)^\s*(/\*.*?\*/\s*)*KILL\b`)
+
+// killRequest is a parsed KILL statement.
+type killRequest struct {
+	query bool // KILL QUERY: stop the running statement, keep the connection
+	id    uint32
+}
+
+// parseKill recognises KILL statements. ok is false for SQL that is not a
+// KILL; unsupported is true for a KILL the gateway cannot map (it would
+// name an upstream thread or user directly) and must refuse.
+func parseKill(sql string) (req killRequest, ok, unsupported bool) {
+	if !killAny.MatchString(sql) {
+		return req, false, false
+	}
+	m := killStmt.FindStringSubmatch(sql)
+	if m == nil {
+		return req, true, true
+	}
+	n, err := strconv.ParseUint(m[2], 10, 32)
+	if err != nil {
+		return req, true, true
+	}
+	return killRequest{query: len(m[1]) > 0 && (m[1][0] == 'Q' || m[1][0] == 'q'), id: uint32(n)}, true, false
+}

@@ -1,0 +1,205 @@
+package mysql
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	gm "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/sluice-gw/sluice/session"
+)
+
+// serve runs an established connection until it ends and closes its
+// session exactly once.
+//
+// MySQL is strictly half-duplex: the client sends one command and reads
+// its whole response before the next. The relay is therefore one loop
+// that reads a command, judges it, forwards it and streams the response
+// back; a second party, the session context, ends the loop from outside
+// by closing both connections (kill, drain), which unblocks any read.
+func (e *Engine) serve(st *connState, log *slog.Logger) {
+	ctx := st.sess.Context()
+	closeBoth := func() {
+		st.client.conn.Close()
+		st.up.leg.conn.Close()
+	}
+	stop := context.AfterFunc(ctx, closeBoth)
+	defer stop()
+	e.conns.add(st.gwID, &liveConn{identity: st.id.Name, upstreamID: st.up.threadID, closeBoth: closeBoth})
+	defer e.conns.remove(st.gwID)
+
+	active := e.deps.Metrics.ActiveSessions.WithLabelValues(protocolName, e.target.Name)
+	active.Inc()
+	defer active.Dec()
+
+	err := e.relay(ctx, st)
+	status := session.StatusOK
+	var killed *session.KilledError
+	switch {
+	case errors.As(context.Cause(ctx), &killed):
+		status = session.StatusKilled
+	case err != nil:
+		status = session.StatusFailed
+		log.Info("session ended with an error", "session", st.sess.ID(), "err", err)
+	}
+	if cerr := st.sess.Close(status, err); cerr != nil {
+		log.Warn("closing session record", "session", st.sess.ID(), "err", cerr)
+	}
+	e.deps.Metrics.Sessions.WithLabelValues(protocolName, e.target.Name, string(status)).Inc()
+}
+
+// relay is the command loop. It returns nil when the client quits or
+// disconnects.
+func (e *Engine) relay(ctx context.Context, st *connState) error {
+	for {
+		st.client.startCommand()
+		p, err := st.client.r.Read()
+		if err != nil {
+			if isDisconnect(err) {
+				return nil
+			}
+			return fmt.Errorf("reading client command: %w", err)
+		}
+		if len(p) == 0 {
+			return errors.New("empty command packet")
+		}
+		e.deps.Metrics.Bytes.WithLabelValues(protocolName, e.target.Name, "in").Add(float64(len(p)))
+		if err := e.command(ctx, st, p); err != nil {
+			if errors.Is(err, errQuit) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// errQuit ends the loop normally (COM_QUIT).
+var errQuit = errors.New("client quit")
+
+// command handles one client command. p is only valid until the next
+// client read. An error ends the connection; a refused command is an ERR
+// packet and a nil error.
+func (e *Engine) command(ctx context.Context, st *connState, p []byte) error {
+	switch p[0] {
+	case gm.COM_QUIT:
+		st.up.leg.startCommand()
+		_ = st.up.leg.writeFlush(p)
+		return errQuit
+	case gm.COM_QUERY:
+		return e.query(ctx, st, string(p[1:]))
+	case gm.COM_STMT_PREPARE:
+		return e.prepare(ctx, st, string(p[1:]))
+	case gm.COM_STMT_EXECUTE:
+		return e.execute(ctx, st, p)
+	case gm.COM_STMT_FETCH:
+		return e.fetch(st, p)
+	case gm.COM_STMT_SEND_LONG_DATA:
+		e.longData(st, p)
+		return forward(st, p)
+	case gm.COM_STMT_CLOSE:
+		if len(p) >= 5 {
+			delete(st.stmts, binary.LittleEndian.Uint32(p[1:]))
+		}
+		return forward(st, p)
+	case gm.COM_RESET_CONNECTION:
+		// The server forgets every prepared statement; so does the gateway.
+		clear(st.stmts)
+		return e.simple(st, p)
+	case gm.COM_INIT_DB:
+		return e.initDB(ctx, st, p)
+	case gm.COM_PING, gm.COM_STMT_RESET, gm.COM_SET_OPTION, gm.COM_STATISTICS:
+		return e.simple(st, p)
+	case gm.COM_FIELD_LIST:
+		return e.fieldList(st, p)
+	case gm.COM_PROCESS_KILL:
+		if len(p) < 5 {
+			return e.refuseCommand(st, &clientError{code: gm.ER_MALFORMED_PACKET, state: stateGeneral, msg: "Malformed packet"})
+		}
+		return e.kill(st, killRequest{id: binary.LittleEndian.Uint32(p[1:])}, "KILL "+fmt.Sprint(binary.LittleEndian.Uint32(p[1:])))
+	case gm.COM_CHANGE_USER:
+		// Switching user would switch Sluice identity mid-session; a new
+		// connection is the honest way to do that.
+		ce := &clientError{code: erAccessDeniedChangeUser, state: stateAccessDenied, fatal: true,
+			msg: "sluice: COM_CHANGE_USER is not supported; open a new connection as the other identity"}
+		_ = st.client.writeFlush(ce.packet())
+		return errQuit
+	}
+	return e.refuseCommand(st, &clientError{code: gm.ER_UNKNOWN_COM_ERROR, state: stateCommLink,
+		msg: fmt.Sprintf("sluice: command 0x%02x is not supported through the gateway", p[0])})
+}
+
+// refuseCommand answers the current command with an ERR; the session
+// stays usable.
+func (e *Engine) refuseCommand(st *connState, ce *clientError) error {
+	if err := st.client.writeFlush(ce.packet()); err != nil {
+		return err
+	}
+	if ce.fatal {
+		return errQuit
+	}
+	return nil
+}
+
+// forward sends a command upstream that has no response.
+func forward(st *connState, p []byte) error {
+	st.up.leg.startCommand()
+	return st.up.leg.writeFlush(p)
+}
+
+// simple forwards a command whose response is a single packet.
+func (e *Engine) simple(st *connState, p []byte) error {
+	if err := forward(st, p); err != nil {
+		return err
+	}
+	resp, err := st.up.leg.r.Read()
+	if err != nil {
+		return fmt.Errorf("reading upstream response: %w", err)
+	}
+	return st.client.writeFlush(resp)
+}
+
+// fieldList relays COM_FIELD_LIST: column definitions up to an EOF (or an
+// ERR).
+func (e *Engine) fieldList(st *connState, p []byte) error {
+	if err := forward(st, p); err != nil {
+		return err
+	}
+	for {
+		resp, err := st.up.leg.r.Read()
+		if err != nil {
+			return fmt.Errorf("reading upstream response: %w", err)
+		}
+		if err := st.client.w.Write(resp); err != nil {
+			return err
+		}
+		if len(resp) == 0 || resp[0] == hdrErr || isTerminator(resp) {
+			return st.client.w.Flush()
+		}
+	}
+}
+
+// initDB judges COM_INIT_DB as the USE statement it is.
+func (e *Engine) initDB(ctx context.Context, st *connState, p []byte) error {
+	db := string(p[1:])
+	if pinned := e.target.Upstream.Database; pinned != "" && db != pinned {
+		return e.refuseCommand(st, &clientError{code: gm.ER_DBACCESS_DENIED_ERROR, state: stateSyntaxOrAccess,
+			msg: fmt.Sprintf("sluice: target %s is pinned to database %s", e.target.Name, pinned)})
+	}
+	run := e.judge(ctx, st, "USE `"+db+"`")
+	if run.refusal != nil {
+		return e.finishRefused(st, run)
+	}
+	if err := forward(st, p); err != nil {
+		return err
+	}
+	return e.relayResponse(st, run, nil)
+}
+
+func isDisconnect(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+}

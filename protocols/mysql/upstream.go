@@ -1,0 +1,247 @@
+package mysql
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+	"github.com/go-mysql-org/go-mysql/client"
+	gm "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/pingcap/tidb/pkg/parser/charset"
+
+	"github.com/sluice-gw/sluice/config"
+)
+
+// mirroredCaps are the capabilities requested upstream exactly as the client
+// negotiated them with the gateway, so both legs frame results alike.
+var mirroredCaps = []uint32{
+	gm.CLIENT_FOUND_ROWS, gm.CLIENT_IGNORE_SPACE, gm.CLIENT_MULTI_STATEMENTS,
+	gm.CLIENT_MULTI_RESULTS, gm.CLIENT_PS_MULTI_RESULTS, gm.CLIENT_LOCAL_FILES,
+	gm.CLIENT_SESSION_TRACK,
+}
+
+// formatCaps change how responses are framed; both legs must agree on them.
+var formatCaps = map[uint32]string{
+	gm.CLIENT_DEPRECATE_EOF: "CLIENT_DEPRECATE_EOF",
+	gm.CLIENT_SESSION_TRACK: "CLIENT_SESSION_TRACK",
+}
+
+// upstreamDialer connects to a target's MySQL/MariaDB with the gateway's
+// credentials (go-mysql's client does the handshake and auth plugins:
+// native, caching_sha2 with TLS or RSA, MariaDB ed25519, and the cleartext
+// switch RDS IAM uses), then hands the raw connection to the relay.
+type upstreamDialer struct {
+	target *config.Target
+	tls    *tls.Config // nil = disable
+	max    int
+}
+
+// upstreamConn is an authenticated upstream connection.
+type upstreamConn struct {
+	leg      *leg
+	threadID uint32
+	version  string
+}
+
+func newUpstreamDialer(t *config.Target, maxPacket int) (*upstreamDialer, error) {
+	host, _, err := net.SplitHostPort(t.Upstream.Address)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: upstream.address %q: %w", t.Name, t.Upstream.Address, err)
+	}
+	cfg, err := upstreamTLS(t, host)
+	if err != nil {
+		return nil, err
+	}
+	if t.Upstream.AWSRDSIAM != nil && cfg == nil {
+		return nil, fmt.Errorf("target %s: upstream.aws_rds_iam needs upstream.tls.mode require or verify-full (the token is sent in clear)", t.Name)
+	}
+	return &upstreamDialer{target: t, tls: cfg, max: maxPacket}, nil
+}
+
+// upstreamTLS builds the client TLS config for a mode: require encrypts
+// (verifying the chain, not the name, when a CA is given); verify-full
+// checks chain and name.
+func upstreamTLS(t *config.Target, host string) (*tls.Config, error) {
+	mode := t.Upstream.TLS.Mode
+	if mode == "" || mode == "disable" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if t.Upstream.TLS.ServerName != "" {
+		cfg.ServerName = t.Upstream.TLS.ServerName
+	}
+	var pool *x509.CertPool
+	if f := t.Upstream.TLS.CAFile; f != "" {
+		pemBytes, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: upstream.tls.ca_file: %w", t.Name, err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("target %s: upstream.tls.ca_file %s holds no PEM certificate", t.Name, f)
+		}
+		cfg.RootCAs = pool
+	}
+	switch mode {
+	case "verify-full":
+		return cfg, nil
+	case "require":
+		cfg.InsecureSkipVerify = true
+		if pool != nil {
+			cfg.VerifyPeerCertificate = verifyChainOnly(pool)
+		}
+		return cfg, nil
+	}
+	return nil, fmt.Errorf("target %s: upstream.tls.mode %q unknown", t.Name, mode)
+}
+
+func verifyChainOnly(pool *x509.CertPool) func([][]byte, [][]*x509.Certificate) error {
+	return func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errors.New("upstream sent no certificate")
+		}
+		certs := make([]*x509.Certificate, len(raw))
+		for i, r := range raw {
+			c, err := x509.ParseCertificate(r)
+			if err != nil {
+				return err
+			}
+			certs[i] = c
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter})
+		return err
+	}
+}
+
+// password returns the static password or a fresh RDS IAM token.
+func (d *upstreamDialer) password(ctx context.Context) (string, error) {
+	iam := d.target.Upstream.AWSRDSIAM
+	if iam == nil {
+		return d.target.Upstream.Password.Reveal(), nil
+	}
+	if d.tls == nil {
+		return "", errors.New("refusing to send an RDS IAM token without TLS")
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(iam.Region))
+	if err != nil {
+		return "", fmt.Errorf("loading AWS credentials: %w", err)
+	}
+	tok, err := auth.BuildAuthToken(ctx, d.target.Upstream.Address, iam.Region, d.target.Upstream.User, awsCfg.Credentials)
+	if err != nil {
+		return "", fmt.Errorf("building RDS IAM token: %w", err)
+	}
+	return tok, nil
+}
+
+// dial connects and authenticates upstream with the client's negotiated
+// capabilities and collation, then takes over the raw connection.
+func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db string) (_ *upstreamConn, err error) {
+	pw, err := d.password(ctx)
+	if err != nil {
+		return nil, err
+	}
+	timeout := d.target.Upstream.ConnectTimeout.Duration
+	if timeout <= 0 {
+		timeout = config.DefaultConnectTimeout
+	}
+	var raw net.Conn
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nd := net.Dialer{Timeout: timeout}
+		c, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		// Bounds the whole handshake: go-mysql's client reads without one.
+		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		raw = c
+		return c, nil
+	}
+	opts := []client.Option{func(c *client.Conn) error {
+		for _, cap := range mirroredCaps {
+			if hs.Caps&cap != 0 {
+				if err := c.SetCapability(cap); err != nil {
+					return err
+				}
+			} else {
+				c.UnsetCapability(cap)
+			}
+		}
+		if hs.Caps&gm.CLIENT_DEPRECATE_EOF == 0 {
+			c.UnsetCapability(gm.CLIENT_DEPRECATE_EOF)
+		}
+		c.UnsetCapability(gm.CLIENT_QUERY_ATTRIBUTES)
+		// The client's attributes (program name, driver) help upstream
+		// operators read their process list; the gateway adds its own mark.
+		c.SetAttributes(hs.Attrs)
+		c.SetAttributes(map[string]string{"_sluice_gateway": "1"})
+		if coll, err := charset.GetCollationByID(int(hs.Collation)); err == nil {
+			if err := c.SetCollation(coll.Name); err != nil {
+				return err
+			}
+		}
+		if d.tls != nil {
+			c.SetTLSConfig(d.tls.Clone())
+		}
+		return nil
+	}}
+	// go-mysql's handshake parser slices the server greeting without bounds
+	// checks; a hostile or broken upstream must not take the gateway down.
+	defer func() {
+		if r := recover(); r != nil {
+			if raw != nil {
+				raw.Close()
+			}
+			err = fmt.Errorf("malformed upstream handshake: %v", r)
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() {
+		if raw != nil {
+			raw.Close()
+		}
+	})
+	defer stop()
+	c, err := client.ConnectWithDialer(ctx, "tcp", d.target.Upstream.Address, d.target.Upstream.User, pw, db, dialer, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", d.target.Upstream.Address, err)
+	}
+	if err := checkFormatCaps(hs.Caps, c.CapabilityString()); err != nil {
+		c.Close()
+		return nil, err
+	}
+	netConn := c.Conn.Conn
+	if err := netConn.SetDeadline(time.Time{}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &upstreamConn{leg: newLeg(netConn, d.max), threadID: c.GetConnectionID(), version: c.GetServerVersion()}, nil
+}
+
+// checkFormatCaps refuses an upstream that did not accept a capability the
+// client negotiated and that changes response framing.
+func checkFormatCaps(clientCaps uint32, upstreamCaps string) error {
+	have := map[string]bool{}
+	for _, f := range strings.Split(upstreamCaps, "|") {
+		have[strings.TrimSpace(f)] = true
+	}
+	for bit, name := range formatCaps {
+		if (clientCaps&bit != 0) != have[name] {
+			return fmt.Errorf("upstream and client disagree on %s; the gateway cannot relay between them", name)
+		}
+	}
+	return nil
+}
