@@ -61,6 +61,28 @@ type Decision struct {
 	Message string
 	// Mask is how to mask this statement's results; nil = nothing to mask.
 	Mask *ResultMask
+	// Statements is what each statement of the text is, in order (for the
+	// record). Shared with the decision cache (texts that differ only in
+	// literals share it): read it, never modify it.
+	Statements []StatementInfo
+}
+
+// StatementInfo is what one SQL statement is, from a real parse.
+type StatementInfo struct {
+	// Kind is the statement's own kind (select, insert, drop, ...);
+	// "unparseable" when the parser rejected it.
+	Kind string `json:"kind"`
+	// Also holds further kinds the statement performs (a DELETE inside a
+	// CTE, EXPLAIN ANALYZE's statement, PREPARE's body, INTO OUTFILE).
+	Also []string `json:"also,omitempty"`
+	// WithoutWhere is true for an UPDATE or DELETE (anywhere inside) that has no WHERE.
+	WithoutWhere bool `json:"without_where,omitempty"`
+	// Tables are the relations named, lower-case, schema-qualified when written so.
+	Tables []string `json:"tables,omitempty"`
+	// Functions are the functions called anywhere, lower-case, qualified when written so.
+	Functions []string `json:"functions,omitempty"`
+	// CopyProgram is COPY ... PROGRAM (a shell command on the database server).
+	CopyProgram bool `json:"copy_program,omitempty"`
 }
 
 // TypeClass is a protocol-neutral class of a column's type, enough to mask

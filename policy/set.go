@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"fmt"
+
 	"github.com/sluice-gw/sluice/config"
 )
 
@@ -9,44 +11,37 @@ type Set struct {
 	byTarget map[string]*Policy
 }
 
-// Policy is one compiled named policy.
-type Policy struct {
-	name string
-}
-
-// NewSet compiles the policies named by targets.
-// TEMPORARY: allow-all until the policy core lands (issue 3).
+// NewSet compiles every policy named by a target (each policy once, shared
+// by its targets, so they share one decision cache). A config error names the
+// key at fault.
 func NewSet(cfg *config.Config) (*Set, error) {
 	s := &Set{byTarget: map[string]*Policy{}}
-	for _, t := range cfg.Targets {
-		if t.Policy != "" {
-			s.byTarget[t.Name] = &Policy{name: t.Policy}
+	compiled := map[string]*Policy{}
+	for i, t := range cfg.Targets {
+		if t.Policy == "" {
+			continue
 		}
+		p, ok := compiled[t.Policy]
+		if !ok {
+			pc, found := cfg.Policies[t.Policy]
+			if !found {
+				return nil, fmt.Errorf("targets[%d].policy: policy %q is not defined under policies", i, t.Policy)
+			}
+			var err error
+			if p, err = compilePolicy(t.Policy, pc); err != nil {
+				return nil, err
+			}
+			compiled[t.Policy] = p
+		}
+		s.byTarget[t.Name] = p
 	}
 	return s, nil
 }
 
-// For returns the policy for a target; nil means allow all.
+// For returns the policy for a target; nil means allow all, mask nothing.
 func (s *Set) For(target string) *Policy {
 	if s == nil {
 		return nil
 	}
 	return s.byTarget[target]
 }
-
-// CheckSQL judges a SQL text (possibly several statements).
-func (p *Policy) CheckSQL(d Dialect, sub Subject, sql string) Decision {
-	return Decision{Action: Allow}
-}
-
-// ResultMask is a statement's masking plan.
-type ResultMask struct{}
-
-// Columns binds the plan to the result's columns.
-func (m *ResultMask) Columns(fields []Field) *RowMasker { return nil }
-
-// RowMasker masks rows of one result set.
-type RowMasker struct{}
-
-// MaskRow masks values in place and returns the names of masked columns.
-func (r *RowMasker) MaskRow(values [][]byte) []string { return nil }

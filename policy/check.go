@@ -1,0 +1,229 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// analysis is everything about a statement text that does not depend on who
+// runs it: what each statement is, which rules' statement conditions match,
+// and the masking plan. It is cached and shared; never modified once built.
+type analysis struct {
+	stmts []StatementInfo
+	// hits[i*len(rules)+r] says rule r's statement part matches statement i.
+	hits         []bool
+	mask         *ResultMask
+	lineageBlock string // non-empty: refuse, lineage cannot be established
+	literalSafe  bool   // the decision does not depend on literal values
+}
+
+const unparseableRule = "unparseable"
+
+// CheckSQL judges a SQL text (possibly several statements). Every statement
+// is judged; the strictest verdict wins (block > review > allow). It never
+// panics and is safe for concurrent use.
+func (p *Policy) CheckSQL(d Dialect, sub Subject, sql string) Decision {
+	if p == nil {
+		return Decision{Action: Allow}
+	}
+	a := p.analyze(d, sql)
+	return p.decide(a, &sub)
+}
+
+func rank(a Action) int {
+	switch a {
+	case Block:
+		return 2
+	case Review:
+		return 1
+	}
+	return 0
+}
+
+func (p *Policy) decide(a *analysis, sub *Subject) Decision {
+	best := Decision{Action: Allow, Mask: a.mask, Statements: a.stmts}
+	first := true
+	nr := len(p.rules)
+	for i := range a.stmts {
+		act, ruleName, msg := p.defAction, "", ""
+		if a.stmts[i].Kind == unparseableRule {
+			act, ruleName = p.unparseable, unparseableRule
+		} else {
+			for r, ru := range p.rules {
+				if a.hits[i*nr+r] && ru.matchSubject(sub) {
+					act, ruleName, msg = ru.action, ru.name, ru.message
+					break
+				}
+			}
+		}
+		if first || rank(act) > rank(best.Action) {
+			best.Action, best.Rule, best.Message = act, ruleName, msg
+			first = false
+		}
+	}
+	if a.lineageBlock != "" && best.Action != Block {
+		best.Action, best.Rule, best.Message = Block, "lineage", a.lineageBlock
+	}
+	if best.Message == "" && best.Action != Allow {
+		best.Message = p.defaultMessage(best.Action, best.Rule)
+	}
+	return best
+}
+
+// defaultMessage is the client-safe text for the default and unparseable
+// verdicts (rules carry their own).
+func (p *Policy) defaultMessage(a Action, ruleName string) string {
+	switch {
+	case ruleName == unparseableRule && a == Block:
+		return "statement blocked by sluice: it could not be parsed, and policy \"" + p.name + "\" does not run statements it cannot judge"
+	case ruleName == unparseableRule:
+		return "statement held for review by sluice: it could not be parsed"
+	case a == Block:
+		return "statement blocked by sluice policy \"" + p.name + "\" (no rule allows it)"
+	}
+	return "statement held for review by sluice policy \"" + p.name + "\""
+}
+
+// analyze returns the cached analysis of sql, building it on a miss.
+func (p *Policy) analyze(d Dialect, sql string) *analysis {
+	if d != MySQL {
+		d = Postgres
+	}
+	c := &p.cache[d]
+	if a := c.exact.get(sql); a != nil {
+		return a
+	}
+	cacheable := len(sql) <= maxCachedText
+	var nkey string
+	if cacheable && !p.hasRegex {
+		if k, ok := normalizeKey(make([]byte, 0, len(sql)), sql, d); ok {
+			nkey = string(k)
+			if a := c.norm.get(nkey); a != nil {
+				return a
+			}
+		}
+	}
+	a := p.build(d, sql)
+	if cacheable {
+		// The caller's string may alias a reused buffer: keep a copy.
+		c.exact.put(strings.Clone(sql), a)
+		if nkey != "" && a.literalSafe {
+			c.norm.put(nkey, a)
+		}
+	}
+	return a
+}
+
+// classify parses with the dialect's parser; a panic inside it is an error.
+func classify(d Dialect, sql string, lin *lineage) (stmts []parsedStmt, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmts, err = nil, fmt.Errorf("classifying statement panicked: %v", r)
+		}
+	}()
+	if d == MySQL {
+		return classifyMySQL(sql, lin)
+	}
+	return classifyPG(sql, lin)
+}
+
+// build analyses a text from scratch.
+func (p *Policy) build(d Dialect, sql string) *analysis {
+	lin := &lineage{rules: p.colRules}
+	parsed, err := classify(d, sql, lin)
+	if err != nil {
+		parsed = []parsedStmt{{info: StatementInfo{Kind: unparseableRule}, text: sql, unknown: true}}
+	}
+	a := &analysis{literalSafe: !p.hasRegex}
+	nr := len(p.rules)
+	a.hits = make([]bool, len(parsed)*nr)
+	a.stmts = make([]StatementInfo, len(parsed))
+	unknown := false
+	var unknownSrc string
+	var plans []*outPlan
+	for i := range parsed {
+		ps := &parsed[i]
+		a.stmts[i] = ps.info
+		if ps.info.Kind == "explain" {
+			// EXPLAIN (ANALYZE 0) vs (ANALYZE 1): a literal decides.
+			a.literalSafe = false
+		}
+		collapsed := collapseSpace(ps.text)
+		for r, ru := range p.rules {
+			a.hits[i*nr+r] = !ru.commandOnly && ps.info.Kind != unparseableRule &&
+				(!ru.sqlPart || ru.matchStatement(&ps.info, collapsed))
+		}
+		if ps.unknown {
+			unknown, unknownSrc = true, ps.info.Kind
+		}
+		if ps.out != nil {
+			plans = append(plans, ps.out)
+			for _, c := range ps.out.cols {
+				if t := colTaintAll(c); t.unknown {
+					unknown, unknownSrc = true, t.src
+				}
+			}
+		}
+	}
+	if len(p.colRules) == 0 && p.detect == nil {
+		return a
+	}
+	rm := &ResultMask{lin: lin, detect: p.detect, key: p.hashKey}
+	if len(p.colRules) > 0 {
+		rm.plans = plans
+		if unknown {
+			if p.lineage == Block {
+				a.lineageBlock = fmt.Sprintf("statement blocked by sluice policy %q: it returns data whose origin cannot be checked against the column masks (%s)", p.name, unknownSrc)
+			}
+			rm.all = redactMethod
+		}
+	}
+	if rm.all != nil || rm.detect != nil || plansMayMask(lin, plans) {
+		a.mask = rm
+	}
+	return a
+}
+
+// plansMayMask reports whether any plan can mask anything, so clean
+// statements get a nil mask (the engines' fast path).
+func plansMayMask(lin *lineage, plans []*outPlan) bool {
+	for _, p := range plans {
+		for _, c := range p.cols {
+			if c.star == nil {
+				if c.taint.masked() {
+					return true
+				}
+				continue
+			}
+			if c.star.extra.masked() {
+				return true
+			}
+			for _, t := range c.star.tables {
+				if lin.wholeRow(t).masked() {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// collapseSpace folds whitespace runs to one space: the text regex rules see.
+func collapseSpace(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteByte(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,221 @@
+package policy
+
+import (
+	"hash"
+	"strings"
+)
+
+// ResultMask is a statement text's masking plan. It is immutable and shared
+// by every execution of the same (or literal-equivalent) text.
+type ResultMask struct {
+	lin    *lineage
+	plans  []*outPlan  // one per row-returning statement, in order
+	all    *maskMethod // lineage unknown: mask every column with this
+	detect *detectPlan
+	key    []byte
+}
+
+// Columns binds the plan to one result set's columns; call it once per
+// result set (RowDescription / column definitions). nil = nothing to mask,
+// and a nil *RowMasker is safe to call.
+//
+// A text with several row-returning statements is masked conservatively: a
+// column is masked when the plan of any of them masks that position/name.
+func (m *ResultMask) Columns(fields []Field) *RowMasker {
+	if m == nil || len(fields) == 0 {
+		return nil
+	}
+	methods := make([]*maskMethod, len(fields))
+	srcs := make([]string, len(fields))
+	any := false
+	if m.all != nil {
+		for i := range fields {
+			methods[i], srcs[i] = m.all, "unknown lineage"
+		}
+		any = true
+	} else {
+		for _, p := range m.plans {
+			if !m.lin.bind(p, fields, methods, srcs) {
+				// The result does not line up with the plan: mask what
+				// we cannot prove clean, i.e. everything.
+				for i := range fields {
+					if methods[i] == nil {
+						methods[i], srcs[i] = redactMethod, "unknown lineage"
+					}
+				}
+			}
+		}
+		for _, mm := range methods {
+			any = any || mm != nil
+		}
+	}
+	rm := &RowMasker{fields: fields}
+	if any {
+		for i, mm := range methods {
+			if mm == nil {
+				continue
+			}
+			rm.cols = append(rm.cols, maskedCol{idx: i, m: mm})
+			rm.names = append(rm.names, fields[i].Name)
+			rm.hashing = rm.hashing || mm.kind == methodHash
+		}
+	}
+	if m.detect != nil {
+		for i := range fields {
+			f := &fields[i]
+			if (f.Type == TypeText || (f.Type == TypeJSON && !f.Binary)) && methods[i] == nil {
+				rm.detectCols = append(rm.detectCols, i)
+			}
+		}
+		if len(rm.detectCols) > 0 {
+			rm.detect = m.detect
+			for _, dm := range m.detect.methods {
+				rm.hashing = rm.hashing || dm.kind == methodHash
+			}
+		}
+	}
+	if len(rm.cols) == 0 && rm.detect == nil {
+		return nil
+	}
+	if rm.hashing {
+		rm.h = newHMAC(m.key)
+	}
+	return rm
+}
+
+// bind marks the fields a plan masks (ORing into methods). It returns false
+// when the result's width cannot match the plan.
+func (l *lineage) bind(p *outPlan, fields []Field, methods []*maskMethod, srcs []string) bool {
+	first, last := -1, -1
+	for i, c := range p.cols {
+		if c.star != nil {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	set := func(i int, t taint) {
+		if !t.masked() || methods[i] != nil {
+			return
+		}
+		mm := t.m
+		if t.unknown || mm == nil {
+			mm = redactMethod
+		} else if t.derived {
+			mm = mm.forDerived()
+		}
+		methods[i], srcs[i] = mm, t.src
+	}
+	if first < 0 {
+		if len(fields) != len(p.cols) {
+			return false
+		}
+		for i, c := range p.cols {
+			set(i, c.taint)
+		}
+		return true
+	}
+	suffix := len(p.cols) - last - 1
+	if len(fields) < first+suffix {
+		return false
+	}
+	for i := 0; i < first; i++ {
+		set(i, p.cols[i].taint)
+	}
+	for k := 0; k < suffix; k++ {
+		set(len(fields)-suffix+k, p.cols[last+1+k].taint)
+	}
+	// The middle holds the stars (and any fixed columns between them):
+	// match by name against everything that may have produced it.
+	mid := p.cols[first : last+1]
+	for i := first; i < len(fields)-suffix; i++ {
+		name := strings.ToLower(fields[i].Name)
+		var t taint
+		for _, c := range mid {
+			if c.star != nil {
+				t = t.join(l.anyColumn(c.star.tables, name)).join(c.star.extra)
+			} else if c.name == name || c.name == "" {
+				t = t.join(c.taint)
+			}
+		}
+		if t.masked() {
+			if t.src == "" {
+				t.src = name
+			}
+			// A plain star column keeps its configured method.
+			set(i, t)
+		}
+	}
+	return true
+}
+
+// RowMasker masks the rows of one result set. It is not safe for concurrent
+// use (one per result set, on the relay goroutine).
+type RowMasker struct {
+	fields     []Field
+	cols       []maskedCol
+	names      []string
+	detect     *detectPlan
+	detectCols []int
+	hashing    bool
+	h          hash.Hash
+
+	// Reused per row so MaskRow does not allocate for clean columns.
+	spans    []taggedSpan
+	tmp      []span
+	hitNames []string
+}
+
+type maskedCol struct {
+	idx int
+	m   *maskMethod
+}
+
+// MaskedColumns names the columns masked by plan (before content detectors).
+func (r *RowMasker) MaskedColumns() []string {
+	if r == nil {
+		return nil
+	}
+	return r.names
+}
+
+// MaskRow replaces values in place (nil = SQL NULL) and returns the names of
+// the masked columns for the record. Replacement slices may be shared
+// constants: write them out, never modify them. The returned slice is valid
+// until the next call. A row shorter than the fields is masked as far as it
+// goes.
+func (r *RowMasker) MaskRow(values [][]byte) []string {
+	if r == nil {
+		return nil
+	}
+	for _, c := range r.cols {
+		if c.idx < len(values) && values[c.idx] != nil {
+			values[c.idx] = c.m.apply(&r.fields[c.idx], values[c.idx], r.h)
+		}
+	}
+	if r.detect == nil {
+		return r.names
+	}
+	names := r.names
+	hit := false
+	for _, i := range r.detectCols {
+		if i >= len(values) || len(values[i]) == 0 {
+			continue
+		}
+		r.spans, r.tmp = r.detect.scan(r.spans[:0], values[i], r.tmp)
+		if len(r.spans) == 0 {
+			continue
+		}
+		values[i] = r.detect.replaceSpans(values[i], r.spans, r.h)
+		if !hit {
+			r.hitNames = append(r.hitNames[:0], r.names...)
+			hit = true
+		}
+		r.hitNames = append(r.hitNames, r.fields[i].Name)
+	}
+	if hit {
+		names = r.hitNames
+	}
+	return names
+}
