@@ -237,7 +237,7 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 			return
 		}
 		ch.started = true
-		ch.sftp.Store(newSFTPLog(ch.c))
+		ch.sftp.Store(newSFTPLog(ch.c.logEvent))
 		ch.c.logEvent("subsystem", map[string]any{"name": s.Name})
 		ch.forward(r)
 	case "signal", "break":

@@ -37,7 +37,8 @@ func (f *sftpFile) add(off int64, data []byte) {
 // Reads (downloads) hash correctly when chunks arrive in order, which is what
 // OpenSSH's sftp and scp do; out-of-order transfers log bytes without a hash.
 type sftpLog struct {
-	c *clientConn
+	// onEvent receives each log line (the session's event log).
+	onEvent func(kind string, fields map[string]any)
 
 	mu       sync.Mutex
 	toServer sftpFramer
@@ -54,8 +55,8 @@ type sftpRead struct {
 	offset int64
 }
 
-func newSFTPLog(c *clientConn) *sftpLog {
-	return &sftpLog{c: c, opens: map[uint32]string{}, openW: map[uint32]bool{}, reads: map[uint32]sftpRead{}, handles: map[string]*sftpFile{}}
+func newSFTPLog(onEvent func(kind string, fields map[string]any)) *sftpLog {
+	return &sftpLog{onEvent: onEvent, opens: map[uint32]string{}, openW: map[uint32]bool{}, reads: map[uint32]sftpRead{}, handles: map[string]*sftpFile{}}
 }
 
 func (l *sftpLog) fromClient(p []byte) {
@@ -78,8 +79,8 @@ func (l *sftpLog) check(err error) {
 }
 
 func (l *sftpLog) event(kind string, fields map[string]any) {
-	if l.c != nil {
-		l.c.logEvent(kind, fields)
+	if l.onEvent != nil {
+		l.onEvent(kind, fields)
 	}
 }
 
