@@ -148,7 +148,7 @@ func prevIsE(sql string, i int) bool {
 }
 
 // skipString returns the index after a quoted literal starting at i.
-// Doubled quotes escape. In an E'' string a backslash escapes the next byte;
+// Doubled quotes escape. In an E-string (E'...') a backslash escapes the next byte;
 // anywhere else a backslash makes the end uncertain (standard_conforming_strings,
 // NO_BACKSLASH_ESCAPES decide), so the caller gives up.
 func skipString(sql string, i int, q byte, escapeString bool) (int, bool) {
