@@ -1,0 +1,338 @@
+// Command benchrun is the benchmark harness behind `make bench`: it starts a
+// testenv Postgres (pgbench -i), pgbouncer in session mode and the Sluice
+// gateway (`sluice serve`), then runs pgbench -S against each leg,
+// interleaved over several rounds, and prints median tps with ratios
+// against direct Postgres and against pgbouncer.
+//
+// A leg that cannot start (for example while `sluice serve` is unfinished)
+// is reported with its error and the others still run.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-gw/sluice/testenv"
+)
+
+type options struct {
+	modes    []string
+	legs     []string
+	duration time.Duration
+	warmup   time.Duration
+	rounds   int
+	clients  int
+	threads  int
+	scale    int
+	sluice   string // prebuilt binary; "" builds ./cmd/sluice
+	jsonOut  string
+}
+
+func parseFlags(args []string) (options, error) {
+	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
+	var o options
+	modes := fs.String("modes", "simple,extended,prepared", "pgbench query modes (-M), comma separated")
+	legs := fs.String("legs", "direct,pgbouncer,sluice", "legs to measure, comma separated")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "pgbench -T per run")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "one warm-up run per leg before measuring (0 disables)")
+	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows the median")
+	fs.IntVar(&o.clients, "clients", 8, "pgbench -c")
+	fs.IntVar(&o.threads, "jobs", 2, "pgbench -j")
+	fs.IntVar(&o.scale, "scale", 10, "pgbench -i -s")
+	fs.StringVar(&o.sluice, "sluice-bin", "", "use this sluice binary instead of building ./cmd/sluice")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.modes = splitList(*modes)
+	o.legs = splitList(*legs)
+	for _, m := range o.modes {
+		if !slices.Contains([]string{"simple", "extended", "prepared"}, m) {
+			return o, fmt.Errorf("-modes: %q is not simple, extended or prepared", m)
+		}
+	}
+	for _, l := range o.legs {
+		if !slices.Contains([]string{"direct", "pgbouncer", "sluice"}, l) {
+			return o, fmt.Errorf("-legs: %q is not direct, pgbouncer or sluice", l)
+		}
+	}
+	if len(o.modes) == 0 || len(o.legs) == 0 || o.rounds < 1 || o.duration < time.Second {
+		return o, fmt.Errorf("need at least one mode and leg, -rounds >= 1 and -duration >= 1s")
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+// leg is one path from pgbench to Postgres.
+type leg struct {
+	name     string
+	connInfo string
+	password string
+	err      error // why the leg could not start; nil when usable
+}
+
+func run(ctx context.Context, o options, w io.Writer) error {
+	pgbench, err := testenv.LookBinary("pgbench", "postgresql-contrib")
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "sluice-bench-")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	fmt.Fprintf(w, "starting Postgres and loading pgbench scale %d...\n", o.scale)
+	pg, err := testenv.StartPostgres(ctx, testenv.PostgresOptions{})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop()
+	direct := leg{name: "direct", password: pg.Password, connInfo: fmt.Sprintf(
+		"host=%s port=%d user=%s dbname=%s sslmode=disable", pg.Host, pg.Port, pg.User, pg.Database)}
+	if err := pgbenchInit(ctx, pgbench, direct, o.scale); err != nil {
+		return err
+	}
+
+	var legs []leg
+	for _, name := range o.legs {
+		switch name {
+		case "direct":
+			legs = append(legs, direct)
+		case "pgbouncer":
+			l := leg{name: name, password: pg.Password}
+			b, err := testenv.StartPgBouncer(ctx, pg, testenv.PgBouncerOptions{})
+			if err != nil {
+				l.err = err
+			} else {
+				defer b.Stop()
+				l.connInfo = fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", b.Host, b.Port, b.User, b.Database)
+			}
+			legs = append(legs, l)
+		case "sluice":
+			l := leg{name: name}
+			g, err := startSluice(ctx, o, work, pg)
+			if err != nil {
+				l.err = err
+			} else {
+				defer g.stop()
+				l.connInfo, l.password = g.connInfo(), g.Token
+			}
+			legs = append(legs, l)
+		}
+	}
+	for _, l := range legs {
+		if l.err != nil {
+			fmt.Fprintf(w, "leg %s unavailable: %v\n", l.name, l.err)
+		}
+	}
+
+	results := measure(ctx, o, pgbench, legs, w)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	printTable(w, o, legs, results)
+	if o.jsonOut != "" {
+		return writeJSON(o, legs, results)
+	}
+	return nil
+}
+
+func startSluice(ctx context.Context, o options, work string, pg *testenv.Postgres) (*gateway, error) {
+	bin := o.sluice
+	if bin == "" {
+		var err error
+		if bin, err = buildSluice(ctx, work); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Join(work, "gateway")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("gateway dir: %w", err)
+	}
+	return startGateway(ctx, bin, dir, pg)
+}
+
+func pgbenchInit(ctx context.Context, pgbench string, l leg, scale int) error {
+	r := pgbenchRun{Bin: pgbench, ConnInfo: l.connInfo, Password: l.password}
+	return r.initialize(ctx, scale)
+}
+
+// results[mode][leg] holds one tps per round; failures are kept as errors.
+type results map[string]map[string]*legResult
+
+type legResult struct {
+	TPS    []float64 `json:"tps"`
+	Errors []string  `json:"errors,omitempty"`
+}
+
+// measure runs every (mode, leg) once per round, rotating the leg order
+// each round so no leg always runs right after another's load.
+func measure(ctx context.Context, o options, pgbench string, legs []leg, w io.Writer) results {
+	res := results{}
+	for _, m := range o.modes {
+		res[m] = map[string]*legResult{}
+		for _, l := range legs {
+			res[m][l.name] = &legResult{}
+		}
+	}
+	usable := make([]leg, 0, len(legs))
+	for _, l := range legs {
+		if l.err == nil {
+			usable = append(usable, l)
+		}
+	}
+	if o.warmup > 0 {
+		for _, l := range usable {
+			r := pgbenchRun{Bin: pgbench, ConnInfo: l.connInfo, Password: l.password, Mode: "simple",
+				Clients: o.clients, Threads: o.threads, Duration: max(o.warmup, time.Second)}
+			if _, err := r.run(ctx); err != nil {
+				fmt.Fprintf(w, "warm-up %s: %v\n", l.name, err)
+			}
+		}
+	}
+	for round := 0; round < o.rounds; round++ {
+		for _, m := range o.modes {
+			for i := range usable {
+				if ctx.Err() != nil {
+					return res
+				}
+				l := usable[(i+round)%len(usable)]
+				r := pgbenchRun{Bin: pgbench, ConnInfo: l.connInfo, Password: l.password, Mode: m,
+					Clients: o.clients, Threads: o.threads, Duration: o.duration}
+				tps, err := r.run(ctx)
+				lr := res[m][l.name]
+				if err != nil {
+					lr.Errors = append(lr.Errors, err.Error())
+					fmt.Fprintf(w, "round %d %-8s %-9s error: %v\n", round+1, m, l.name, err)
+					continue
+				}
+				lr.TPS = append(lr.TPS, tps)
+				fmt.Fprintf(w, "round %d %-8s %-9s %10.0f tps\n", round+1, m, l.name, tps)
+			}
+		}
+	}
+	return res
+}
+
+func printTable(w io.Writer, o options, legs []leg, res results) {
+	fmt.Fprintf(w, "\npgbench -S -c %d -j %d -T %s, median of %d rounds (tps)\n",
+		o.clients, o.threads, o.duration, o.rounds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header := []string{"mode"}
+	for _, l := range legs {
+		header = append(header, l.name)
+	}
+	header = append(header, "pgbouncer/direct", "sluice/direct", "sluice/pgbouncer")
+	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+	for _, m := range o.modes {
+		row := []string{m}
+		med := map[string]float64{}
+		for _, l := range legs {
+			v := median(res[m][l.name].TPS)
+			med[l.name] = v
+			if v == 0 {
+				row = append(row, "n/a")
+			} else {
+				row = append(row, fmt.Sprintf("%.0f", v))
+			}
+		}
+		row = append(row, ratio(med["pgbouncer"], med["direct"]), ratio(med["sluice"], med["direct"]),
+			ratio(med["sluice"], med["pgbouncer"]))
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	tw.Flush()
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+// median of the values; 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func writeJSON(o options, legs []leg, res results) error {
+	type legInfo struct {
+		Name  string `json:"name"`
+		Error string `json:"error,omitempty"`
+	}
+	out := struct {
+		Clients  int                           `json:"clients"`
+		Threads  int                           `json:"threads"`
+		Duration string                        `json:"duration"`
+		Rounds   int                           `json:"rounds"`
+		Legs     []legInfo                     `json:"legs"`
+		Results  results                       `json:"results"`
+		Medians  map[string]map[string]float64 `json:"medians"`
+	}{Clients: o.clients, Threads: o.threads, Duration: o.duration.String(), Rounds: o.rounds,
+		Results: res, Medians: map[string]map[string]float64{}}
+	for _, l := range legs {
+		li := legInfo{Name: l.name}
+		if l.err != nil {
+			li.Error = l.err.Error()
+		}
+		out.Legs = append(out.Legs, li)
+	}
+	for m, byLeg := range res {
+		out.Medians[m] = map[string]float64{}
+		for name, lr := range byLeg {
+			out.Medians[m][name] = median(lr.TPS)
+		}
+	}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(o.jsonOut, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", o.jsonOut, err)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
