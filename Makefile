@@ -6,6 +6,7 @@ SHELL := /usr/bin/env bash
 
 GO         ?= go
 FUZZTIME   ?= 10s
+FUZZPKGS   ?= ./...
 BENCH_ARGS ?=
 TEST_ARGS  ?=
 
@@ -46,7 +47,7 @@ bench: deps
 # Every Fuzz target in the repo, FUZZTIME each; found with `go test -list`
 # so new targets are picked up without editing this file.
 fuzz:
-	$(GO) test -list '^Fuzz' ./... \
+	$(GO) test -list '^Fuzz' $(FUZZPKGS) \
 	| awk '/^Fuzz/ { names = names " " $$1 } /^ok/ { if (names != "") print $$2 names; names = "" }' \
 	| while read -r pkg names; do \
 		for name in $$names; do \

@@ -1,14 +1,3 @@
-// Package testenv starts REAL servers from the machine's binaries for tests,
-// benchmarks and `sluice demo`: Postgres, MariaDB and OpenSSH's sshd, each
-// on a free loopback port in its own temp dir, with TLS from a throwaway CA.
-//
-// Nothing here is a mock. When a binary is missing the *ForTest helpers fail
-// the test with the Debian package to install (`make test` installs them);
-// they never skip.
-//
-// Servers started with Start* live until Stop, independent of the context
-// passed to Start (which bounds only the start-up). Tests that want one
-// server for a whole package can start it in TestMain and Stop it there.
 package testenv
 
 import (
