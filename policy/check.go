@@ -121,6 +121,10 @@ func classify(d Dialect, sql string, lin *lineage) (stmts []parsedStmt, err erro
 			stmts, err = nil, fmt.Errorf("classifying statement panicked: %v", r)
 		}
 	}()
+	if strings.IndexByte(sql, 0) >= 0 {
+		// The C parser stops at NUL; the server may not: never judge half a text.
+		return nil, fmt.Errorf("statement text contains a NUL byte")
+	}
 	if d == MySQL {
 		return classifyMySQL(sql, lin)
 	}

@@ -84,6 +84,8 @@ func pgStatementInfo(n *pg.Node) StatementInfo {
 			for _, o := range x.DropStmt.Objects {
 				if l := o.GetList(); l != nil {
 					tables[qualifiedName(l.Items)] = true
+				} else if str := o.GetString_(); str != nil {
+					tables[strings.ToLower(str.Sval)] = true
 				}
 			}
 		case *pg.Node_CopyStmt:
@@ -98,9 +100,11 @@ func pgStatementInfo(n *pg.Node) StatementInfo {
 		}
 		// Nested statements count as what they do: a DELETE in a CTE, the
 		// body of PREPARE / DECLARE / CREATE TABLE AS / CREATE RULE.
+		// Nested reads are not a kind of their own (every INSERT ... VALUES
+		// holds a SelectStmt); nested writes are.
 		if !top {
 			switch n.Node.(type) {
-			case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt:
+			case *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt:
 				also[pgKind(n)] = true
 			}
 		}
@@ -219,6 +223,9 @@ func pgKind(n *pg.Node) string {
 	}
 	t := reflect.TypeOf(n.Node).Elem().Name() // Node_SelectStmt
 	t = strings.TrimPrefix(t, "Node_")
+	if t == "GrantStmt" && !n.GetGrantStmt().IsGrant || t == "GrantRoleStmt" && !n.GetGrantRoleStmt().IsGrant {
+		return "revoke"
+	}
 	if k, ok := pgKindByType[t]; ok {
 		if t == "VariableSetStmt" && n.GetVariableSetStmt().Kind == pg.VariableSetKind_VAR_RESET ||
 			t == "VariableSetStmt" && n.GetVariableSetStmt().Kind == pg.VariableSetKind_VAR_RESET_ALL {
