@@ -331,7 +331,7 @@ func (cc *commandChannel) startRecording(command string) {
 	if cc.pty != nil {
 		cols, rows, term = int(cc.pty.Columns), int(cc.pty.Rows), cc.pty.Term
 	}
-	w, err := cc.c.openCast(cols, rows, term, castTitle(cc.c.id.Name, cc.c.target.Name, command))
+	w, err := cc.c.openCast(cols, rows, term, castTitle(cc.c.id.Name, cc.c.target.Name, command), command)
 	if err != nil {
 		cc.c.log.Error("opening terminal recording", "err", err)
 		if !cc.c.e.cfg.RecordingFor(cc.c.target).FailOpen {
@@ -339,9 +339,7 @@ func (cc *commandChannel) startRecording(command string) {
 		}
 		return
 	}
-	if w != nil {
-		cc.rec.Store(&terminalRecorder{c: cc.c, w: w})
-	}
+	cc.rec.Store(&terminalRecorder{c: cc.c, w: w})
 }
 
 func (cc *commandChannel) finish() {

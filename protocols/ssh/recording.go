@@ -55,15 +55,12 @@ func (ch *sessionChannel) startRecording(command string) {
 	if ch.pty != nil {
 		cols, rows, term = int(ch.pty.Columns), int(ch.pty.Rows), ch.pty.Term
 	}
-	w, err := ch.c.openCast(cols, rows, term, castTitle(ch.c.id.Name, ch.c.target.Name, command))
+	w, err := ch.c.openCast(cols, rows, term, castTitle(ch.c.id.Name, ch.c.target.Name, command), command)
 	if err != nil {
 		ch.c.log.Error("opening terminal recording", "err", err)
 		if !ch.c.e.cfg.RecordingFor(ch.c.target).FailOpen {
 			ch.c.sconn.Close()
 		}
-		return
-	}
-	if w == nil {
 		return
 	}
 	ch.rec.Store(&terminalRecorder{c: ch.c, w: w})

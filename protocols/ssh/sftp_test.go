@@ -144,7 +144,7 @@ func FuzzSFTPLog(f *testing.F) {
 	f.Add([]byte("SSH-2.0-OpenSSH_9.2\r\n"), []byte{0x16, 0x03, 0x01, 0x00, 0x05}, uint8(4))
 	f.Fuzz(func(t *testing.T, client, server []byte, split uint8) {
 		l, _ := newTestSFTPLog()
-		k := int(split)%(len(client)+1)
+		k := int(split) % (len(client) + 1)
 		l.fromClient(client[:k])
 		l.fromServer(server)
 		l.fromClient(client[k:])

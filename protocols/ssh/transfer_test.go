@@ -54,7 +54,11 @@ func TestScpBothWays(t *testing.T) {
 }
 
 func TestSftpBatch(t *testing.T) {
-	g := startGateway(t)
+	sftpBatchOn(t, startGateway(t))
+}
+
+// sftpBatchOn uploads, downloads and removes a file with sftp -b.
+func sftpBatchOn(t *testing.T, g *testGateway) {
 	src := filepath.Join(g.dir, "sftp-up.bin")
 	data := randomFile(t, src, 1<<20+5)
 	remote := filepath.Join(g.remoteDir, "sftp-remote.bin")

@@ -1,0 +1,149 @@
+package ssh
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/replay"
+	"github.com/sluice-gw/sluice/session"
+)
+
+// closedSession waits for the one ended session of target and returns it.
+func (g *testGateway) closedSession(t *testing.T, target string) session.Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := g.deps.Store.List(context.Background(), session.Filter{Target: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 && recs[0].Status != session.StatusActive {
+			return recs[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no closed session for %s: %+v", target, recs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readLines(t *testing.T, path string) [][]byte {
+	t.Helper()
+	lr, err := replay.OpenLines(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lr.Close()
+	var out [][]byte
+	for {
+		l, err := lr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, append([]byte(nil), l...))
+	}
+}
+
+// recordFiles splits a session's files into its casts and its events log.
+func (g *testGateway) recordFiles(t *testing.T, rec session.Record) (casts []string, events []session.Event) {
+	t.Helper()
+	for _, f := range rec.Files {
+		path := filepath.Join(g.deps.Store.Dir(), f)
+		switch {
+		case strings.Contains(filepath.Base(f), "cast"):
+			casts = append(casts, path)
+		case strings.HasPrefix(filepath.Base(f), "events"):
+			for _, l := range readLines(t, path) {
+				e, err := replay.DecodeEventLine(l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				events = append(events, e)
+			}
+		}
+	}
+	return casts, events
+}
+
+func TestTerminalRecordedAsAsciicast(t *testing.T) {
+	g := startGateway(t)
+	args := append(g.sshArgs(g.aliceKey), "-tt", "-o", "SetEnv=TERM=xterm", "alice+web1@127.0.0.1", "echo recorded-$((6*7))")
+	if r := run(t, nil, "ssh", args...); r.code != 0 || !strings.Contains(r.stdout, "recorded-42") {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+	rec := g.closedSession(t, "web1")
+	if rec.Identity != "alice" || rec.Protocol != "ssh" || rec.Status != session.StatusOK {
+		t.Fatalf("index row: %+v", rec)
+	}
+	casts, events := g.recordFiles(t, rec)
+	if len(casts) != 1 {
+		t.Fatalf("want one cast, files %v", rec.Files)
+	}
+	lines := readLines(t, casts[0])
+	h, err := replay.DecodeCastHeader(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Width <= 0 || !strings.Contains(h.Title, "alice on web1") || h.Command != "echo recorded-$((6*7))" {
+		t.Fatalf("header %+v", h)
+	}
+	var out strings.Builder
+	for _, l := range lines[1:] {
+		e, err := replay.DecodeCastEvent(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == "i" {
+			t.Fatalf("input recorded although record_input is off: %q", e.Data)
+		}
+		if e.Type == "o" {
+			out.WriteString(e.Data)
+		}
+	}
+	if !strings.Contains(out.String(), "recorded-42") {
+		t.Fatalf("cast output %q", out.String())
+	}
+	if !hasEvent(events, "exec", "command", "echo recorded-$((6*7))") || !hasEvent(events, "exit-status", "status", float64(0)) {
+		t.Fatalf("events %+v", events)
+	}
+}
+
+func TestSftpTransferLogged(t *testing.T) {
+	g := startGateway(t)
+	sftpBatchOn(t, g)
+	rec := g.closedSession(t, "web1")
+	_, events := g.recordFiles(t, rec)
+	var upload, download bool
+	for _, e := range events {
+		if e.Kind != "file_transfer" {
+			continue
+		}
+		sum, _ := e.Fields["sha256"].(string)
+		switch e.Fields["op"] {
+		case "upload":
+			upload = len(sum) == 64 && e.Fields["bytes"] == float64(1<<20+5)
+		case "download":
+			download = len(sum) == 64 && e.Fields["bytes"] == float64(1<<20+5)
+		}
+	}
+	if !upload || !download {
+		t.Fatalf("transfer log %+v", events)
+	}
+}
+
+func hasEvent(events []session.Event, kind, field string, value any) bool {
+	for _, e := range events {
+		if e.Kind == kind && e.Fields[field] == value {
+			return true
+		}
+	}
+	return false
+}
