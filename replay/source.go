@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -164,3 +166,59 @@ func (m *castMerge) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ReadCast reads an uncompressed asciicast v2 (an export, or the admin
+// API's /api/sessions/{id}/cast) as a Stream.
+func ReadCast(r io.Reader) (Stream, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	c := &plainCast{br: br}
+	line, err := c.line()
+	if err != nil {
+		return nil, fmt.Errorf("asciicast: no header: %w", err)
+	}
+	if c.header, err = DecodeCastHeader(line); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type plainCast struct {
+	br     *bufio.Reader
+	header Header
+	buf    []byte
+}
+
+func (c *plainCast) line() ([]byte, error) {
+	c.buf = c.buf[:0]
+	for {
+		chunk, err := c.br.ReadSlice('\n')
+		c.buf = append(c.buf, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(c.buf) > MaxLine {
+				return nil, fmt.Errorf("asciicast line longer than %d bytes", MaxLine)
+			}
+			continue
+		}
+		if err != nil && (len(c.buf) == 0 || !errors.Is(err, io.EOF)) {
+			return nil, err
+		}
+		return bytes.TrimRight(c.buf, "\r\n"), nil
+	}
+}
+
+func (c *plainCast) Header() Header { return c.header }
+
+func (c *plainCast) Next() (Event, error) {
+	for {
+		line, err := c.line()
+		if err != nil {
+			return Event{}, err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		return DecodeCastEvent(line)
+	}
+}
+
+func (c *plainCast) Close() error { return nil }
