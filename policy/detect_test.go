@@ -53,15 +53,15 @@ func TestDetectors(t *testing.T) {
 		{"aws_access_key", "AKIAIOSFODNN7EXAMPLEX", nil},
 		{"aws_secret_key", "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", []string{"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
 		{"aws_secret_key", "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", []string{"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
-		{"aws_secret_key", "commit wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", nil}, // no context
-		{"aws_secret_key", "secret da39a3ee5e6b4b0d3255bfef95601890afd80709", nil}, // sha1 hex
+		{"aws_secret_key", "commit wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", nil},  // no context
+		{"aws_secret_key", "secret da39a3ee5e6b4b0d3255bfef95601890afd80709", nil},  // sha1 hex
 		{"aws_secret_key", "secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYX", nil}, // 41 chars
 		{"private_key", "key:\n" + pemKeyBlock + "\ntrailer", []string{pemKeyBlock}},
 		{"private_key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk", []string{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk"}},
 		{"private_key", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", nil},
 		{"private_key", "-----BEGIN PUBLIC KEY-----", nil},
 		{"jwt", "Bearer " + jwt + " ok", []string{jwt}},
-		{"jwt", jwtOf(`{"typ":"JWT"}`), nil},  // no alg
+		{"jwt", jwtOf(`{"typ":"JWT"}`), nil},   // no alg
 		{"jwt", "eyJub3QganNvbg.e30.sig", nil}, // header not JSON
 		{"jwt", "eyJhbGciOiJIUzI1NiJ9", nil},   // one part
 		{"iban", "pay GB82 WEST 1234 5698 7654 32 today", []string{"GB82 WEST 1234 5698 7654 32"}},

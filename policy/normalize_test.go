@@ -32,8 +32,8 @@ func TestNormalizeKey(t *testing.T) {
 		{Postgres, "SELECT a$1 FROM t", "SELECT a$1 FROM t", true},
 		{Postgres, "SELECT 1--2\n", "SELECT ?", true},
 		{MySQL, "SELECT * FROM t WHERE id = 42", "SELECT * FROM t WHERE id = ?", true},
-		{MySQL, "SELECT 1--1", "SELECT ?--?", true},        // not a comment in MySQL
-		{MySQL, "SELECT 1 -- c\n", "SELECT ? -- c", true},   // kept verbatim
+		{MySQL, "SELECT 1--1", "SELECT ?--?", true},           // not a comment in MySQL
+		{MySQL, "SELECT 1 -- c\n", "SELECT ? -- c", true},     // kept verbatim
 		{MySQL, "SELECT 1 # c 'x\n", "SELECT ? # c 'x", true}, // kept verbatim
 		{MySQL, "/*!40000 DROP TABLE t */ SELECT 2", "/*!40000 DROP TABLE t */ SELECT ?", true},
 		{MySQL, `SELECT "email" FROM t`, `SELECT "email" FROM t`, true}, // ANSI_QUOTES may make it a column
