@@ -41,6 +41,7 @@ func newRoot() *cobra.Command {
 	// One constructor per subcommand, each in its own file.
 	root.AddCommand(
 		newVersionCmd(),
+		newApprovalsCmd(), newApproveCmd(), newDenyCmd(),
 		newSessionsCmd(), newReplayCmd(), newVerifyCmd(), newWatchCmd(),
 	)
 	return root
