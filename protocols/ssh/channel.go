@@ -47,6 +47,7 @@ func (c *clientConn) relaySession(ctx context.Context, nc gossh.NewChannel) {
 		up.Close()
 		return
 	}
+	defer c.track(client)()
 	ch := &sessionChannel{c: c, client: client, up: up}
 	ch.run(ctx, creqs, ureqs)
 }

@@ -73,6 +73,7 @@ func (c *clientConn) runCommand(ctx context.Context, nc gossh.NewChannel) {
 	if err != nil {
 		return
 	}
+	defer c.track(client)()
 	ctx, cancel := context.WithCancel(ctx)
 	cc := &commandChannel{c: c, client: client, proc: make(chan *os.Process, 1)}
 	var running sync.WaitGroup

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -121,6 +122,50 @@ type clientConn struct {
 	sess     *session.Session
 	upstream *gossh.Client // nil for command targets
 	channels sync.WaitGroup
+
+	mu   sync.Mutex
+	open map[gossh.Channel]struct{} // client session channels, to tell them why the session ends
+}
+
+// track registers a client channel until the returned func is called.
+func (c *clientConn) track(ch gossh.Channel) (untrack func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == nil {
+		c.open = map[gossh.Channel]struct{}{}
+	}
+	c.open[ch] = struct{}{}
+	return func() {
+		c.mu.Lock()
+		delete(c.open, ch)
+		c.mu.Unlock()
+	}
+}
+
+// tell writes a user-visible message to every open channel's stderr. A
+// client that does not read cannot hold the session open: the writes get a
+// second, then the caller closes the connection, which ends them.
+func (c *clientConn) tell(msg string) {
+	c.mu.Lock()
+	chans := make([]gossh.Channel, 0, len(c.open))
+	for ch := range c.open {
+		chans = append(chans, ch)
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ch := range chans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = io.WriteString(ch.Stderr(), "\r\nsluice: "+msg+"\r\n")
+		}()
+	}
+	written := make(chan struct{})
+	go func() { wg.Wait(); close(written) }()
+	select {
+	case <-written:
+	case <-time.After(time.Second):
+	}
 }
 
 func (c *clientConn) protocol() string { return c.target.Protocol }
@@ -202,6 +247,7 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 			cause := context.Cause(ctx)
 			var killed *session.KilledError
 			if errors.As(cause, &killed) {
+				c.tell(killed.Error())
 				return session.StatusKilled, cause
 			}
 			return session.StatusOK, cause

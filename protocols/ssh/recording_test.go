@@ -147,3 +147,73 @@ func hasEvent(events []session.Event, kind, field string, value any) bool {
 	}
 	return false
 }
+
+func TestUpstreamKilledMidSessionSealsRecording(t *testing.T) {
+	g := startGateway(t)
+	// The remote shell kills its own sshd session process: the upstream
+	// connection dies under a live session.
+	r := g.ssh(t, "alice+web1", "echo before-kill; sleep 0.2; kill -9 $PPID; sleep 5; echo after-kill")
+	if r.code != 255 || !strings.Contains(r.stdout, "before-kill") || strings.Contains(r.stdout, "after-kill") {
+		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+	rec := g.closedSession(t, "web1")
+	if rec.Status != session.StatusFailed {
+		t.Fatalf("status %q, want %q", rec.Status, session.StatusFailed)
+	}
+	rep, err := g.deps.Store.Verify(context.Background(), rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || !rep.Sealed {
+		t.Fatalf("record not sealed intact: %+v", rep)
+	}
+	casts, _ := g.recordFiles(t, rec)
+	if len(casts) != 1 {
+		t.Fatalf("files %v", rec.Files)
+	}
+	var out strings.Builder
+	for _, l := range readLines(t, casts[0])[1:] {
+		if e, err := replay.DecodeCastEvent(l); err == nil && e.Type == "o" {
+			out.WriteString(e.Data)
+		}
+	}
+	if !strings.Contains(out.String(), "before-kill") {
+		t.Fatalf("cast output %q", out.String())
+	}
+}
+
+func TestAdminKillEndsSession(t *testing.T) {
+	g := startGateway(t)
+	done := make(chan runResult, 1)
+	go func() { done <- g.ssh(t, "alice+web1", "echo running; sleep 30") }()
+	var id string
+	deadline := time.Now().Add(10 * time.Second)
+	for id == "" {
+		recs, err := g.deps.Store.List(context.Background(), session.Filter{Target: "web1", Status: session.StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 {
+			id = recs[0].ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session never became active")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if !g.deps.Store.Kill(id, "security review") {
+		t.Fatal("Kill reported the session was not live")
+	}
+	select {
+	case r := <-done:
+		if r.code == 0 || !strings.Contains(r.stderr, "security review") {
+			t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("killed session kept running")
+	}
+	if rec := g.closedSession(t, "web1"); rec.Status != session.StatusKilled {
+		t.Fatalf("status %q", rec.Status)
+	}
+}
