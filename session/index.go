@@ -130,14 +130,6 @@ func (ix *index) setFiles(ctx context.Context, id string, files []string) error 
 	return nil
 }
 
-func (ix *index) setTags(ctx context.Context, id string, tags map[string]string) error {
-	_, err := ix.w.ExecContext(ctx, `UPDATE sessions SET tags_json=? WHERE id=?`, mustJSON(tags), id)
-	if err != nil {
-		return fmt.Errorf("index update tags %s: %w", id, err)
-	}
-	return nil
-}
-
 func (ix *index) finish(ctx context.Context, r *Record, seal string) error {
 	_, err := ix.w.ExecContext(ctx, `UPDATE sessions SET end_ns=?, status=?, error=?, queries=?, files_json=?, tags_json=?, seal=? WHERE id=?`,
 		r.End.UnixNano(), string(r.Status), r.Error, r.Queries, mustJSON(r.Files), mustJSON(r.Tags), seal, r.ID)

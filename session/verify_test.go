@@ -91,3 +91,45 @@ func TestVerifyLiveSessionIsUnsealedButConsistent(t *testing.T) {
 	}
 	s.Close(StatusOK, nil)
 }
+
+func TestConcurrentLoggingKeepsEveryLineAndChain(t *testing.T) {
+	st := openTestStore(t, time.Millisecond)
+	s := openTestSession(t, st, Info{Protocol: "postgres", Target: "appdb", Identity: "alice"}, Recording{})
+	c, err := s.OpenCast(CastHeader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 1000 {
+				if err := s.LogQuery(QueryEvent{Seq: int64(g*1000 + i), Statement: "select 1", Decision: "allow"}); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%100 == 0 {
+					c.Output([]byte("x"))
+					s.LogEvent("tick", nil)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	c.Close()
+	if err := s.Close(StatusOK, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for _, e := range decodeQueries(t, readLines(t, sessionFile(st, s, QueryLogFile))) {
+		seen[e.Seq] = true
+	}
+	if len(seen) != 4000 {
+		t.Fatalf("read %d distinct queries, want 4000", len(seen))
+	}
+	if r := verify(t, st, s); !r.OK() || !r.Sealed || r.Chunks < 3 {
+		t.Fatalf("verify: %+v", r)
+	}
+}
