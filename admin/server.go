@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/sluice-gw/sluice/identity"
 	"github.com/sluice-gw/sluice/metrics"
 	"github.com/sluice-gw/sluice/policy"
+	"github.com/sluice-gw/sluice/replay"
 	"github.com/sluice-gw/sluice/session"
 )
 
@@ -302,9 +304,52 @@ func truncateRunes(s string, n int) string {
 	return string(r[:n])
 }
 
-// sessionCast will stream the session's terminal recording as asciicast v2
-// through the replay package's exporter, which has not landed yet.
+// sessionCast streams the session's recording as asciicast v2 (a terminal
+// session's cast, or a database session's transcript).
 func (s *server) sessionCast(w http.ResponseWriter, r *http.Request, _ *principal) {
-	writeError(w, http.StatusNotImplemented,
-		"asciicast export over the admin API is not available in this build; use `sluice replay ID --export cast` on the gateway host")
+	rec, err := s.store.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, session.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "session not found")
+		return
+	}
+	if err != nil {
+		s.internal(w, "reading session", err)
+		return
+	}
+	cw := &castWriter{w: w}
+	err = replay.ExportCast(cw, s.store.Dir(), rec)
+	switch {
+	case err == nil:
+		if !cw.started {
+			cw.start()
+		}
+	case !cw.started && errors.Is(err, fs.ErrNotExist):
+		writeError(w, http.StatusNotFound, "this session has no recording")
+	case !cw.started:
+		s.internal(w, "exporting the recording", err)
+	default:
+		// Headers are gone; the client sees a truncated body. Log why.
+		s.log.Error("admin API: cast export failed mid-stream", "session", rec.ID, "err", err)
+	}
+}
+
+// castWriter sends the cast headers only once the export has produced bytes,
+// so an export that fails early can still answer with a JSON error.
+type castWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (c *castWriter) start() {
+	c.started = true
+	c.w.Header().Set("Content-Type", "application/x-asciicast")
+	c.w.Header().Set("Cache-Control", "no-store")
+	c.w.WriteHeader(http.StatusOK)
+}
+
+func (c *castWriter) Write(p []byte) (int, error) {
+	if !c.started {
+		c.start()
+	}
+	return c.w.Write(p)
 }

@@ -227,6 +227,9 @@ func TestSessionsEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close(session.StatusOK, nil)
+	if err := s.LogQuery(session.QueryEvent{Time: time.Now(), Statement: "select 42", Decision: "allow", Rows: 1}); err != nil {
+		t.Fatal(err)
+	}
 	c := NewClient(g.srv.URL, testAdminToken)
 
 	all, err := c.Sessions(ctx, session.Filter{})
@@ -265,8 +268,18 @@ func TestSessionsEndpoints(t *testing.T) {
 	if _, err := NewIdentityClient(g.srv.URL, "alice", "alice-token").Kill(ctx, other.ID(), ""); apiStatus(err) != http.StatusForbidden {
 		t.Fatalf("identity kill: %v", err)
 	}
-	if _, err := c.Cast(ctx, s.ID()); apiStatus(err) != http.StatusNotImplemented {
-		t.Fatalf("cast: %v", err)
+	cast, err := c.Cast(ctx, s.ID())
+	if err != nil {
+		t.Fatalf("Cast: %v", err)
+	}
+	castText, err := io.ReadAll(cast)
+	cast.Close()
+	header, _, _ := strings.Cut(string(castText), "\n")
+	if err != nil || !strings.Contains(header, `"version":2`) || !strings.Contains(string(castText), "(1 rows)") {
+		t.Fatalf("cast (%v):\n%s", err, castText)
+	}
+	if _, err := c.Cast(ctx, "nope"); !IsNotFound(err) {
+		t.Fatalf("cast of unknown session: %v", err)
 	}
 	req, _ := http.NewRequest(http.MethodGet, g.srv.URL+"/api/sessions?limit=abc", nil)
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
