@@ -38,11 +38,18 @@ func buildSluice(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// gatewayConfig is the YAML `sluice serve` gets: one postgres target, one
-// identity, no policy rules (the benchmark measures the relay, parsing and
-// recording that every session pays).
-func gatewayConfig(dataDir, listen, adminListen, token string, pg *testenv.Postgres) string {
-	return fmt.Sprintf(`# written by sluice benchrun
+// gwTarget is one database target of the benchmark gateway.
+type gwTarget struct {
+	Name, Protocol, Listen             string
+	Upstream, User, Password, Database string
+}
+
+// gatewayConfig is the YAML `sluice serve` gets: the targets, one identity,
+// no policy rules (the benchmark measures the relay, parsing and recording
+// that every session pays).
+func gatewayConfig(dataDir, adminListen, token string, targets []gwTarget) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# written by sluice benchrun
 data_dir: %s
 admin:
   listen: %s
@@ -52,8 +59,10 @@ identities:
     token: %s
     groups: [developers]
 targets:
-  - name: appdb
-    protocol: postgres
+`, yamlQuote(dataDir), adminListen, yamlQuote(token))
+	for _, t := range targets {
+		fmt.Fprintf(&b, `  - name: %s
+    protocol: %s
     listen: %s
     upstream:
       address: %s
@@ -61,25 +70,22 @@ targets:
       password: %s
       database: %s
       tls: {mode: disable}
-`, yamlQuote(dataDir), adminListen, yamlQuote(token), listen, pg.Addr,
-		yamlQuote(pg.User), yamlQuote(pg.Password), yamlQuote(pg.Database))
+`, t.Name, t.Protocol, t.Listen, t.Upstream, yamlQuote(t.User), yamlQuote(t.Password), yamlQuote(t.Database))
+	}
+	return b.String()
 }
 
-// startGateway writes the config and runs `sluice serve`, waiting until a
-// client can log in through it.
-func startGateway(ctx context.Context, bin, dir string, pg *testenv.Postgres) (*gateway, error) {
-	listen, err := testenv.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
+// startGateway writes the config and runs `sluice serve`, waiting until
+// ready (a login through the gateway) succeeds.
+func startGateway(ctx context.Context, bin, dir string, targets []gwTarget, ready func(context.Context, *gateway) error) (*gateway, error) {
 	admin, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{Addr: listen, User: "bench", Token: "bench-token-0123456789", Database: pg.Database,
+	g := &gateway{Addr: targets[0].Listen, User: "bench", Token: "bench-token-0123456789", Database: targets[0].Database,
 		dir: dir, logPath: filepath.Join(dir, "sluice.log"), done: make(chan struct{})}
 	cfgPath := filepath.Join(dir, "sluice.yaml")
-	cfg := gatewayConfig(filepath.Join(dir, "data"), listen, admin, g.Token, pg)
+	cfg := gatewayConfig(filepath.Join(dir, "data"), admin, g.Token, targets)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("write gateway config: %w", err)
 	}
@@ -101,10 +107,9 @@ func startGateway(ctx context.Context, bin, dir string, pg *testenv.Postgres) (*
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgconn.Connect(attempt, g.connInfo()+" password="+g.Token)
+		err := ready(attempt, g)
 		cancel()
 		if err == nil {
-			_ = conn.Close(ctx)
 			return g, nil
 		}
 		select {
@@ -120,6 +125,15 @@ func startGateway(ctx context.Context, bin, dir string, pg *testenv.Postgres) (*
 			return nil, fmt.Errorf("sluice serve not accepting logins after 30s (last: %v); log:\n%s", err, tailFile(g.logPath))
 		}
 	}
+}
+
+// postgresReady logs in through the gateway's Postgres target.
+func postgresReady(ctx context.Context, g *gateway) error {
+	conn, err := pgconn.Connect(ctx, g.connInfo()+" password="+g.Token)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
 }
 
 // connInfo is the libpq string for pgbench, without the password.

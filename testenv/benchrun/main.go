@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +29,9 @@ import (
 )
 
 type options struct {
-	modes    []string
+	suites   []string
+	modes    []string // pgbench -M modes
+	myModes  []string // sysbench statement modes: text | prepared
 	legs     []string
 	duration time.Duration
 	warmup   time.Duration
@@ -43,8 +46,10 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
 	var o options
+	suites := fs.String("suites", "postgres,mysql", "benchmark suites: postgres (pgbench), mysql (sysbench oltp_read_only)")
 	modes := fs.String("modes", "simple,extended,prepared", "pgbench query modes (-M), comma separated")
-	legs := fs.String("legs", "direct,pgbouncer,sluice", "legs to measure, comma separated")
+	myModes := fs.String("mysql-modes", "text,prepared", "sysbench statement modes (text = --db-ps-mode=disable)")
+	legs := fs.String("legs", "direct,pgbouncer,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "pgbench -T per run")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "one warm-up run per leg before measuring (0 disables)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows the median")
@@ -56,7 +61,19 @@ func parseFlags(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	o.suites = splitList(*suites)
 	o.modes = splitList(*modes)
+	o.myModes = splitList(*myModes)
+	for _, s := range o.suites {
+		if s != "postgres" && s != "mysql" {
+			return o, fmt.Errorf("-suites: %q is not postgres or mysql", s)
+		}
+	}
+	for _, m := range o.myModes {
+		if m != "text" && m != "prepared" {
+			return o, fmt.Errorf("-mysql-modes: %q is not text or prepared", m)
+		}
+	}
 	o.legs = splitList(*legs)
 	for _, m := range o.modes {
 		if !slices.Contains([]string{"simple", "extended", "prepared"}, m) {
@@ -68,7 +85,7 @@ func parseFlags(args []string) (options, error) {
 			return o, fmt.Errorf("-legs: %q is not direct, pgbouncer or sluice", l)
 		}
 	}
-	if len(o.modes) == 0 || len(o.legs) == 0 || o.rounds < 1 || o.duration < time.Second {
+	if len(o.suites) == 0 || len(o.modes) == 0 || len(o.myModes) == 0 || len(o.legs) == 0 || o.rounds < 1 || o.duration < time.Second {
 		return o, fmt.Errorf("need at least one mode and leg, -rounds >= 1 and -duration >= 1s")
 	}
 	return o, nil
@@ -96,7 +113,29 @@ type leg struct {
 	err      error // why the leg could not start; nil when usable
 }
 
+// run runs each suite in turn; a suite that fails does not stop the next.
 func run(ctx context.Context, o options, w io.Writer) error {
+	var errs []error
+	for _, suite := range o.suites {
+		var err error
+		switch suite {
+		case "postgres":
+			err = runPostgres(ctx, o, w)
+		case "mysql":
+			err = runMySQL(ctx, o, w)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintf(w, "suite %s failed: %v\n", suite, err)
+			errs = append(errs, fmt.Errorf("suite %s: %w", suite, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func runPostgres(ctx context.Context, o options, w io.Writer) error {
 	pgbench, err := testenv.LookBinary("pgbench", "postgresql-contrib")
 	if err != nil {
 		return err
@@ -152,30 +191,39 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		}
 	}
 
-	results := measure(ctx, o, pgbench, legs, w)
+	res := measure(ctx, o, o.modes, pgbenchRunner(o, pgbench), legs, w)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	printTable(w, o, legs, results)
-	if o.jsonOut != "" {
-		return writeJSON(o, legs, results)
+	title := fmt.Sprintf("pgbench -S -c %d -j %d -T %s, median of %d rounds (tps)", o.clients, o.threads, o.duration, o.rounds)
+	printTable(w, title, o.modes, legs, res)
+	return writeJSON(o, "postgres", legs, res)
+}
+
+// sluiceBinary is -sluice-bin or a fresh build of ./cmd/sluice.
+func sluiceBinary(ctx context.Context, o options, work string) (string, error) {
+	if o.sluice != "" {
+		return o.sluice, nil
 	}
-	return nil
+	return buildSluice(ctx, work)
 }
 
 func startSluice(ctx context.Context, o options, work string, pg *testenv.Postgres) (*gateway, error) {
-	bin := o.sluice
-	if bin == "" {
-		var err error
-		if bin, err = buildSluice(ctx, work); err != nil {
-			return nil, err
-		}
+	bin, err := sluiceBinary(ctx, o, work)
+	if err != nil {
+		return nil, err
 	}
 	dir := filepath.Join(work, "gateway")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway dir: %w", err)
 	}
-	return startGateway(ctx, bin, dir, pg)
+	listen, err := testenv.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	t := gwTarget{Name: "appdb", Protocol: "postgres", Listen: listen, Upstream: pg.Addr,
+		User: pg.User, Password: pg.Password, Database: pg.Database}
+	return startGateway(ctx, bin, dir, []gwTarget{t}, postgresReady)
 }
 
 func pgbenchInit(ctx context.Context, pgbench string, l leg, scale int) error {
@@ -191,11 +239,24 @@ type legResult struct {
 	Errors []string  `json:"errors,omitempty"`
 }
 
+// runFunc runs one timed load against a leg in a mode and returns its
+// throughput (pgbench tps, sysbench transactions/s).
+type runFunc func(ctx context.Context, l leg, mode string, d time.Duration) (float64, error)
+
+// pgbenchRunner is the runFunc for the Postgres suite.
+func pgbenchRunner(o options, pgbench string) runFunc {
+	return func(ctx context.Context, l leg, mode string, d time.Duration) (float64, error) {
+		r := pgbenchRun{Bin: pgbench, ConnInfo: l.connInfo, Password: l.password, Mode: mode,
+			Clients: o.clients, Threads: o.threads, Duration: d}
+		return r.run(ctx)
+	}
+}
+
 // measure runs every (mode, leg) once per round, rotating the leg order
 // each round so no leg always runs right after another's load.
-func measure(ctx context.Context, o options, pgbench string, legs []leg, w io.Writer) results {
+func measure(ctx context.Context, o options, modes []string, run runFunc, legs []leg, w io.Writer) results {
 	res := results{}
-	for _, m := range o.modes {
+	for _, m := range modes {
 		res[m] = map[string]*legResult{}
 		for _, l := range legs {
 			res[m][l.name] = &legResult{}
@@ -209,23 +270,19 @@ func measure(ctx context.Context, o options, pgbench string, legs []leg, w io.Wr
 	}
 	if o.warmup > 0 {
 		for _, l := range usable {
-			r := pgbenchRun{Bin: pgbench, ConnInfo: l.connInfo, Password: l.password, Mode: "simple",
-				Clients: o.clients, Threads: o.threads, Duration: max(o.warmup, time.Second)}
-			if _, err := r.run(ctx); err != nil {
+			if _, err := run(ctx, l, modes[0], max(o.warmup, time.Second)); err != nil {
 				fmt.Fprintf(w, "warm-up %s: %v\n", l.name, err)
 			}
 		}
 	}
 	for round := 0; round < o.rounds; round++ {
-		for _, m := range o.modes {
+		for _, m := range modes {
 			for i := range usable {
 				if ctx.Err() != nil {
 					return res
 				}
 				l := usable[(i+round)%len(usable)]
-				r := pgbenchRun{Bin: pgbench, ConnInfo: l.connInfo, Password: l.password, Mode: m,
-					Clients: o.clients, Threads: o.threads, Duration: o.duration}
-				tps, err := r.run(ctx)
+				tps, err := run(ctx, l, m, o.duration)
 				lr := res[m][l.name]
 				if err != nil {
 					lr.Errors = append(lr.Errors, err.Error())
@@ -240,17 +297,27 @@ func measure(ctx context.Context, o options, pgbench string, legs []leg, w io.Wr
 	return res
 }
 
-func printTable(w io.Writer, o options, legs []leg, res results) {
-	fmt.Fprintf(w, "\npgbench -S -c %d -j %d -T %s, median of %d rounds (tps)\n",
-		o.clients, o.threads, o.duration, o.rounds)
+// ratioPairs are the comparisons the table shows when both legs ran.
+var ratioPairs = [][2]string{{"pgbouncer", "direct"}, {"sluice", "direct"}, {"sluice", "pgbouncer"}}
+
+func printTable(w io.Writer, title string, modes []string, legs []leg, res results) {
+	fmt.Fprintf(w, "\n%s\n", title)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := []string{"mode"}
+	has := map[string]bool{}
 	for _, l := range legs {
 		header = append(header, l.name)
+		has[l.name] = true
 	}
-	header = append(header, "pgbouncer/direct", "sluice/direct", "sluice/pgbouncer")
+	var pairs [][2]string
+	for _, p := range ratioPairs {
+		if has[p[0]] && has[p[1]] {
+			pairs = append(pairs, p)
+			header = append(header, p[0]+"/"+p[1])
+		}
+	}
 	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
-	for _, m := range o.modes {
+	for _, m := range modes {
 		row := []string{m}
 		med := map[string]float64{}
 		for _, l := range legs {
@@ -262,8 +329,9 @@ func printTable(w io.Writer, o options, legs []leg, res results) {
 				row = append(row, fmt.Sprintf("%.0f", v))
 			}
 		}
-		row = append(row, ratio(med["pgbouncer"], med["direct"]), ratio(med["sluice"], med["direct"]),
-			ratio(med["sluice"], med["pgbouncer"]))
+		for _, p := range pairs {
+			row = append(row, ratio(med[p[0]], med[p[1]]))
+		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
@@ -289,12 +357,22 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func writeJSON(o options, legs []leg, res results) error {
+// writeJSON writes the suite's results to -json (suffixed with the suite
+// name when more than one suite runs); no-op without -json.
+func writeJSON(o options, suite string, legs []leg, res results) error {
+	if o.jsonOut == "" {
+		return nil
+	}
+	path := o.jsonOut
+	if len(o.suites) > 1 {
+		path = strings.TrimSuffix(path, ".json") + "." + suite + ".json"
+	}
 	type legInfo struct {
 		Name  string `json:"name"`
 		Error string `json:"error,omitempty"`
 	}
 	out := struct {
+		Suite    string                        `json:"suite"`
 		Clients  int                           `json:"clients"`
 		Threads  int                           `json:"threads"`
 		Duration string                        `json:"duration"`
@@ -302,7 +380,7 @@ func writeJSON(o options, legs []leg, res results) error {
 		Legs     []legInfo                     `json:"legs"`
 		Results  results                       `json:"results"`
 		Medians  map[string]map[string]float64 `json:"medians"`
-	}{Clients: o.clients, Threads: o.threads, Duration: o.duration.String(), Rounds: o.rounds,
+	}{Suite: suite, Clients: o.clients, Threads: o.threads, Duration: o.duration.String(), Rounds: o.rounds,
 		Results: res, Medians: map[string]map[string]float64{}}
 	for _, l := range legs {
 		li := legInfo{Name: l.name}
@@ -321,8 +399,8 @@ func writeJSON(o options, legs []leg, res results) error {
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)
 	}
-	if err := os.WriteFile(o.jsonOut, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", o.jsonOut, err)
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -55,6 +56,43 @@ func FuzzParseTPS(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, out []byte) {
 		tps, err := parseTPS(out)
+		if err == nil && tps < 0 {
+			t.Fatalf("negative tps %v", tps)
+		}
+	})
+}
+
+const sysbenchOutput = `SQL statistics:
+    queries performed:
+        read:                            280000
+        other:                           40000
+        total:                           320000
+    transactions:                        20000  (999.50 per sec.)
+    queries:                             320000 (15992.00 per sec.)
+    ignored errors:                      0      (0.00 per sec.)
+    reconnects:                          0      (0.00 per sec.)
+`
+
+func TestParseSysbenchTPS(t *testing.T) {
+	tps, err := parseSysbenchTPS([]byte(sysbenchOutput))
+	if err != nil || tps != 999.5 {
+		t.Fatalf("parseSysbenchTPS = %v, %v", tps, err)
+	}
+	withErrors := []byte(strings.Replace(sysbenchOutput, "ignored errors:                      0 ", "ignored errors:                      7 ", 1))
+	if _, err := parseSysbenchTPS(withErrors); err == nil {
+		t.Fatal("accepted a run with ignored errors")
+	}
+	if _, err := parseSysbenchTPS([]byte("FATAL: unable to connect to MySQL server\n")); err == nil {
+		t.Fatal("accepted output without a transactions line")
+	}
+}
+
+func FuzzParseSysbenchTPS(f *testing.F) {
+	f.Add([]byte(sysbenchOutput))
+	f.Add([]byte("transactions: 1 (1e400 per sec.)\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, out []byte) {
+		tps, err := parseSysbenchTPS(out)
 		if err == nil && tps < 0 {
 			t.Fatalf("negative tps %v", tps)
 		}
