@@ -81,6 +81,7 @@ func chownTree(dir string, r *runAs) error {
 // makeDir creates a private temp dir directly under the system temp dir
 // (not t.TempDir: its 0700 parents would lock the unprivileged server out).
 func makeDir(prefix string, r *runAs) (string, error) {
+	reapStale()
 	parent := os.TempDir()
 	if st, err := os.Stat(parent); r != nil && (err != nil || st.Mode().Perm()&0o001 == 0) {
 		parent = "/tmp" // a private TMPDIR would lock the server user out

@@ -91,6 +91,7 @@ func StartSSHD(ctx context.Context, opts SSHDOptions) (_ *SSHD, err error) {
 			return nil, fmt.Errorf("testenv: create /run/sshd: %w", err)
 		}
 	}
+	reapStale()
 	dir, err := os.MkdirTemp("", "sluice-sshd-")
 	if err != nil {
 		return nil, fmt.Errorf("testenv: temp dir: %w", err)
