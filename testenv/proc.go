@@ -47,10 +47,11 @@ func unprivileged(name string) (*runAs, error) {
 			return nil, fmt.Errorf("testenv: look up user %s: %w", name, err)
 		}
 		out, cerr := exec.Command("useradd", "--system", "--create-home", "--shell", "/bin/bash", name).CombinedOutput()
-		if cerr != nil {
-			return nil, fmt.Errorf("testenv: useradd %s: %w: %s", name, cerr, bytes.TrimSpace(out))
-		}
+		// A parallel test binary may have created it first: look again either way.
 		if u, err = user.Lookup(name); err != nil {
+			if cerr != nil {
+				return nil, fmt.Errorf("testenv: useradd %s: %w: %s", name, cerr, bytes.TrimSpace(out))
+			}
 			return nil, fmt.Errorf("testenv: look up created user %s: %w", name, err)
 		}
 	}
