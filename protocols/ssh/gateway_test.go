@@ -74,6 +74,7 @@ policies:
   guarded:
     rules:
       - {name: no-rm-rf, when: {command: "rm -rf *"}, action: block}
+      - {name: touch-review, when: {command: "touch *"}, action: review}
 `
 
 func startGateway(t *testing.T) *testGateway {
