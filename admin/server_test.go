@@ -29,7 +29,7 @@ type testGateway struct {
 
 // newTestGateway serves the admin API over a real session store (temp dir)
 // and a real broker. alice is a developer, rita a reviewer.
-func newTestGateway(t *testing.T, approvals config.Approvals) *testGateway {
+func newTestGateway(t testing.TB, approvals config.Approvals) *testGateway {
 	t.Helper()
 	cfg := &config.Config{
 		Admin: config.Admin{Listen: "127.0.0.1:0", Token: testAdminToken},
@@ -57,7 +57,7 @@ func newTestGateway(t *testing.T, approvals config.Approvals) *testGateway {
 	return &testGateway{srv: srv, store: store, broker: broker}
 }
 
-func (g *testGateway) submit(t *testing.T, identity string) policy.ApprovalRequest {
+func (g *testGateway) submit(t testing.TB, identity string) policy.ApprovalRequest {
 	t.Helper()
 	req, err := g.broker.Submit(policy.ApprovalRequest{Session: "s1", Protocol: "postgres", Target: "appdb",
 		Identity: identity, Statement: "DELETE FROM users", Rule: "bulk-writes"})
