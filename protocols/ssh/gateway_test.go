@@ -77,7 +77,7 @@ policies:
       - {name: touch-review, when: {command: "touch *"}, action: review}
 `
 
-func startGateway(t *testing.T) *testGateway {
+func startGateway(t testing.TB) *testGateway {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -133,7 +133,7 @@ func startGateway(t *testing.T) *testGateway {
 	return g
 }
 
-func testDeps(t *testing.T, cfg *config.Config) listener.Deps {
+func testDeps(t testing.TB, cfg *config.Config) listener.Deps {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	auth, err := identity.New(cfg)
@@ -154,7 +154,7 @@ func testDeps(t *testing.T, cfg *config.Config) listener.Deps {
 	return listener.Deps{Config: cfg, Auth: auth, Policies: pols, Broker: broker, Store: store, Metrics: metrics.New(), Log: log}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -209,7 +209,7 @@ func (g *testGateway) ssh(t *testing.T, user string, remote ...string) runResult
 }
 
 // remoteDir makes a fresh directory in the upstream login user's home.
-func remoteDir(t *testing.T, s *testenv.SSHD) string {
+func remoteDir(t testing.TB, s *testenv.SSHD) string {
 	t.Helper()
 	d, err := os.MkdirTemp(s.HomeDir, "sluice-test-")
 	if err != nil {
@@ -230,7 +230,7 @@ func remoteDir(t *testing.T, s *testenv.SSHD) string {
 
 // writeKey generates an ed25519 key pair, writes the private key to path
 // (0600) and returns the public key.
-func writeKey(t *testing.T, path string) gossh.PublicKey {
+func writeKey(t testing.TB, path string) gossh.PublicKey {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
