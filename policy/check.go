@@ -126,9 +126,15 @@ func classify(d Dialect, sql string, lin *lineage) (stmts []parsedStmt, err erro
 		return nil, fmt.Errorf("statement text contains a NUL byte")
 	}
 	if d == MySQL {
-		return classifyMySQL(sql, lin)
+		if stmts, err = classifyMySQL(sql, lin); err != nil {
+			return nil, err
+		}
+		return append(stmts, mysqlAlternates(sql, lin)...), nil
 	}
-	return classifyPG(sql, lin)
+	if stmts, err = classifyPG(sql, lin); err != nil {
+		return nil, err
+	}
+	return append(stmts, pgAlternates(sql, lin)...), nil
 }
 
 // build analyses a text from scratch.

@@ -7,14 +7,22 @@ import (
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // value expressions for the parser
 )
 
 // mysqlParsers pools TiDB parsers: a parser is not safe for concurrent use.
 var mysqlParsers = sync.Pool{New: func() any { return parser.New() }}
 
-func parseMySQL(sql string) (stmts []ast.StmtNode, err error) {
+func parseMySQL(sql string) ([]ast.StmtNode, error) {
+	return parseMySQLMode(sql, mysql.ModeNone)
+}
+
+// parseMySQLMode parses under an sql_mode (ANSI_QUOTES and
+// NO_BACKSLASH_ESCAPES change what the bytes mean).
+func parseMySQLMode(sql string, mode mysql.SQLMode) (stmts []ast.StmtNode, err error) {
 	p := mysqlParsers.Get().(*parser.Parser)
+	p.SetSQLMode(mode)
 	defer func() {
 		if r := recover(); r != nil {
 			// A parser that panicked may hold broken state: drop it.
@@ -30,7 +38,11 @@ func parseMySQL(sql string) (stmts []ast.StmtNode, err error) {
 // classifyMySQL classifies every statement of a MySQL text into the shared
 // vocabulary. Executable comments (/*! ... */) are parsed as code.
 func classifyMySQL(sql string, lin *lineage) ([]parsedStmt, error) {
-	stmts, err := parseMySQL(sql)
+	return classifyMySQLMode(sql, mysql.ModeNone, lin)
+}
+
+func classifyMySQLMode(sql string, mode mysql.SQLMode, lin *lineage) ([]parsedStmt, error) {
+	stmts, err := parseMySQLMode(sql, mode)
 	if err != nil {
 		return nil, err
 	}

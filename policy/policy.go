@@ -83,6 +83,10 @@ type StatementInfo struct {
 	Functions []string `json:"functions,omitempty"`
 	// CopyProgram is COPY ... PROGRAM (a shell command on the database server).
 	CopyProgram bool `json:"copy_program,omitempty"`
+	// Alternate marks a second reading of the same text under session
+	// settings the gateway cannot see (standard_conforming_strings=off,
+	// sql_mode ANSI_QUOTES / NO_BACKSLASH_ESCAPES); it is judged too.
+	Alternate bool `json:"alternate,omitempty"`
 }
 
 // TypeClass is a protocol-neutral class of a column's type, enough to mask
