@@ -56,7 +56,11 @@ func (m *ResultMask) Columns(fields []Field) *RowMasker {
 				continue
 			}
 			rm.cols = append(rm.cols, maskedCol{idx: i, m: mm})
-			rm.names = append(rm.names, fields[i].Name)
+			name := fields[i].Name
+			if name == "" {
+				name = srcs[i] // COPY gives no names: record where it came from
+			}
+			rm.names = append(rm.names, name)
 			rm.hashing = rm.hashing || mm.kind == methodHash
 		}
 	}
@@ -133,7 +137,11 @@ func (l *lineage) bind(p *outPlan, fields []Field, methods []*maskMethod, srcs [
 		name := strings.ToLower(fields[i].Name)
 		var t taint
 		for _, c := range mid {
-			if c.star != nil {
+			if c.star != nil && name == "" {
+				// No name to go by (COPY reports none): any column of
+				// these tables may be the masked one.
+				t = t.join(l.outColWhole(c))
+			} else if c.star != nil {
 				t = t.join(l.anyColumn(c.star.tables, name)).join(c.star.extra)
 			} else if c.name == name || c.name == "" {
 				t = t.join(c.taint)
@@ -165,6 +173,10 @@ type RowMasker struct {
 	spans    []taggedSpan
 	tmp      []span
 	hitNames []string
+	copyRaw  [][]byte
+	copyVals [][]byte
+	copyOrig [][]byte
+	copyBuf  []byte
 }
 
 type maskedCol struct {

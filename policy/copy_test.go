@@ -1,0 +1,63 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/sluice-gw/sluice/config"
+)
+
+func TestMaskCopyText(t *testing.T) {
+	p := maskPolicy(t, "mask")
+	unnamed := func(n int) []Field {
+		fs := make([]Field, n)
+		for i := range fs {
+			fs[i] = Field{Type: TypeText, Size: -1}
+		}
+		return fs
+	}
+	cases := []struct {
+		sql, in, want string
+	}{
+		// A star over users without names: every column users.* could hide.
+		{"COPY users TO STDOUT", "1\talice@example.com\n", "****\t****\n"},
+		{"COPY users (id, email) TO STDOUT", "1\talice@example.com\n", "1\t****@example.com\n"},
+		{"COPY (SELECT id, upper(email) FROM users) TO STDOUT", "1\tALICE@X.IO\n", "1\t****\n"},
+		{"COPY (SELECT id, email FROM users) TO STDOUT", "1\t\\N\n", "1\t\\N\n"},
+		{"COPY (SELECT id, ssn FROM people) TO STDOUT", "7\t12\\t3456789\n", "7\t****6789\n"},
+		{"COPY (SELECT id, name FROM orders) TO STDOUT", "1\tbob\n", "1\tbob\n"},
+	}
+	for _, c := range cases {
+		d := p.CheckSQL(Postgres, alice, c.sql)
+		rm := d.Mask.Columns(unnamed(2))
+		got, _ := rm.MaskCopyText([]byte(c.in))
+		if string(got) != c.want {
+			t.Errorf("%q: %q -> %q, want %q", c.sql, c.in, got, c.want)
+		}
+	}
+	// Replacement values are escaped again.
+	q := testPolicy(t, configWithPartial())
+	rm := q.CheckSQL(Postgres, alice, "COPY (SELECT note FROM t) TO STDOUT").Mask.Columns(unnamed(1))
+	got, names := rm.MaskCopyText([]byte("abcd\\\\\n")) // the value abcd\
+	if string(got) != "****cd\\\\\n" || len(names) != 1 || names[0] != "t.note" {
+		t.Errorf("escape: %q %v", got, names)
+	}
+	var none *RowMasker
+	if out, _ := none.MaskCopyText([]byte("x\n")); string(out) != "x\n" {
+		t.Fatal("nil masker changed the row")
+	}
+}
+
+func FuzzMaskCopyText(f *testing.F) {
+	p := maskPolicy(f, "mask")
+	rm := p.CheckSQL(Postgres, alice, "COPY users TO STDOUT").Mask.Columns([]Field{{Type: TypeText}, {Type: TypeText}, {Type: TypeInt, Size: 4}})
+	for _, s := range []string{"1\ta\t2\n", "\\N\t\\N\n", "", "\t\t\t\t", "a\\tb\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		rm.MaskCopyText(line)
+	})
+}
+
+func configWithPartial() config.Policy {
+	return config.Policy{Masks: []config.Mask{{Columns: []string{"t.note"}, Method: "partial", Keep: 3}}}
+}
