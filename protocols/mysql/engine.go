@@ -15,11 +15,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	gm "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/identity"
@@ -47,6 +50,10 @@ type Engine struct {
 	rsa      rsaKeyPair
 	maxMsg   int
 	log      *slog.Logger
+
+	// Counters resolved once: label hashing per message is measurable.
+	bytesIn, bytesOut prometheus.Counter
+	decisions         sync.Map // "action\x00rule" -> prometheus.Counter
 }
 
 // New validates the target and prepares TLS and the upstream dialer.
@@ -73,7 +80,7 @@ func New(t *config.Target, deps listener.Deps) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{
+	e := &Engine{
 		target:   t,
 		deps:     deps,
 		policy:   deps.Policies.For(t.Name),
@@ -82,7 +89,33 @@ func New(t *config.Target, deps listener.Deps) (*Engine, error) {
 		conns:    newConnRegistry(),
 		maxMsg:   maxMsg,
 		log:      log.With("protocol", protocolName, "target", t.Name),
-	}, nil
+		bytesIn:  deps.Metrics.Bytes.WithLabelValues(protocolName, t.Name, "in"),
+		bytesOut: deps.Metrics.Bytes.WithLabelValues(protocolName, t.Name, "out"),
+	}
+	return e, nil
+}
+
+// decisionCounter is the decisions counter for one action and rule.
+func (e *Engine) decisionCounter(action, rule string) prometheus.Counter {
+	key := action + "\x00" + rule
+	if c, ok := e.decisions.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c := e.deps.Metrics.Decisions.WithLabelValues(protocolName, e.target.Name, action, rule)
+	e.decisions.Store(key, c)
+	return c
+}
+
+// countingWriter counts the bytes sent to the client.
+type countingWriter struct {
+	w io.Writer
+	c prometheus.Counter
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.c.Add(float64(n))
+	return n, err
 }
 
 // Handle serves one client connection until it ends. It owns conn.
@@ -109,6 +142,7 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	defer st.up.leg.conn.Close()
+	st.client.w.reset(countingWriter{w: st.client.conn, c: e.bytesOut})
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		st.sess.Close(session.StatusFailed, err)
 		return

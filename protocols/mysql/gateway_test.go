@@ -82,6 +82,7 @@ type gatewayOptions struct {
 	policy      string // YAML under policies.guarded (indented 4)
 	upstreamTLS string // disable | require | verify-full
 	user, pass  string // upstream credentials; default the app user
+	quiet       bool   // log warnings only (benchmarks)
 }
 
 // testGateway is a Sluice MySQL engine on a loopback listener with real deps.
@@ -93,7 +94,7 @@ type testGateway struct {
 	engine *Engine
 }
 
-func startGateway(t *testing.T, o gatewayOptions) *testGateway {
+func startGateway(t testing.TB, o gatewayOptions) *testGateway {
 	t.Helper()
 	if o.upstreamTLS == "" {
 		o.upstreamTLS = "disable"
@@ -132,7 +133,11 @@ policies:
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if o.quiet {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	store, err := session.OpenStore(cfg.DataDir, session.Options{FlushInterval: 50 * time.Millisecond, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +177,7 @@ policies:
 }
 
 // testWriter sends the gateway's log to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

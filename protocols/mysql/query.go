@@ -50,7 +50,7 @@ func (e *Engine) judge(ctx context.Context, st *connState, sql string) *queryRun
 	run := &queryRun{sql: sql, start: time.Now()}
 	d := e.policy.CheckSQL(policy.MySQL, st.sub, sql)
 	run.decision = d
-	e.deps.Metrics.Decisions.WithLabelValues(protocolName, e.target.Name, d.Action.String(), d.Rule).Inc()
+	e.decisionCounter(d.Action.String(), d.Rule).Inc()
 	switch d.Action {
 	case policy.Allow:
 		run.logDecision = "allow"

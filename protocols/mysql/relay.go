@@ -68,7 +68,7 @@ func (e *Engine) relay(ctx context.Context, st *connState) error {
 		if len(p) == 0 {
 			return errors.New("empty command packet")
 		}
-		e.deps.Metrics.Bytes.WithLabelValues(protocolName, e.target.Name, "in").Add(float64(len(p)))
+		e.bytesIn.Add(float64(len(p)))
 		if err := e.command(ctx, st, p); err != nil {
 			if errors.Is(err, errQuit) {
 				return nil

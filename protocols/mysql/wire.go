@@ -12,6 +12,13 @@ import (
 // of this size or more continues in the next packet.
 const maxPayloadChunk = 1<<24 - 1
 
+// Buffer sizes per leg. An idle session holds two readers and two writers,
+// so they are kept small; a result set still goes out in 16 KiB writes.
+const (
+	readBufSize  = 8 << 10
+	writeBufSize = 16 << 10
+)
+
 // ErrPacketTooLarge is returned when a logical packet exceeds the limit.
 var ErrPacketTooLarge = errors.New("mysql: packet exceeds the configured maximum size")
 
@@ -31,7 +38,7 @@ type packetReader struct {
 }
 
 func newPacketReader(r io.Reader, max int, seq *uint8) *packetReader {
-	return &packetReader{br: bufio.NewReaderSize(r, 32<<10), max: max, seq: seq}
+	return &packetReader{br: bufio.NewReaderSize(r, readBufSize), max: max, seq: seq}
 }
 
 // reset points the reader at a new underlying stream (after a TLS upgrade).
@@ -78,14 +85,14 @@ func grow(b []byte, n int) []byte {
 
 // packetWriter writes packets into a buffer that is flushed explicitly at
 // the end of a response (or when it fills), so a result set costs one write
-// syscall per 64 KiB rather than one per row.
+// syscall per 16 KiB rather than one per row.
 type packetWriter struct {
 	bw  *bufio.Writer
 	seq *uint8
 }
 
 func newPacketWriter(w io.Writer, seq *uint8) *packetWriter {
-	return &packetWriter{bw: bufio.NewWriterSize(w, 64<<10), seq: seq}
+	return &packetWriter{bw: bufio.NewWriterSize(w, writeBufSize), seq: seq}
 }
 
 func (w *packetWriter) reset(wr io.Writer) { w.bw.Reset(wr) }
