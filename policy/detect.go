@@ -412,7 +412,7 @@ func (d *detectPlan) replaceSpans(v []byte, spans []taggedSpan, h hash.Hash) []b
 			return nil
 		}
 		out = append(out, v[pos:s.start]...)
-		out = append(out, m.apply(&text, v[s.start:s.end], h)...)
+		out = append(out, m.apply(&text, v[s.start:s.end], h, nil)...)
 		pos = s.end
 	}
 	return append(out, v[pos:]...)

@@ -173,6 +173,7 @@ type RowMasker struct {
 	spans    []taggedSpan
 	tmp      []span
 	hitNames []string
+	arena    []byte // masked values of the current row
 	copyRaw  [][]byte
 	copyVals [][]byte
 	copyOrig [][]byte
@@ -193,17 +194,19 @@ func (r *RowMasker) MaskedColumns() []string {
 }
 
 // MaskRow replaces values in place (nil = SQL NULL) and returns the names of
-// the masked columns for the record. Replacement slices may be shared
-// constants: write them out, never modify them. The returned slice is valid
-// until the next call. A row shorter than the fields is masked as far as it
+// the masked columns for the record. Replacement values are shared
+// constants or live in the masker's buffer: write them out before the next
+// call and never modify them. The returned names are valid until the next
+// call too. A row shorter than the fields is masked as far as it
 // goes.
 func (r *RowMasker) MaskRow(values [][]byte) []string {
 	if r == nil {
 		return nil
 	}
+	r.arena = r.arena[:0]
 	for _, c := range r.cols {
 		if c.idx < len(values) && values[c.idx] != nil {
-			values[c.idx] = c.m.apply(&r.fields[c.idx], values[c.idx], r.h)
+			values[c.idx] = c.m.apply(&r.fields[c.idx], values[c.idx], r.h, &r.arena)
 		}
 	}
 	if r.detect == nil {

@@ -111,43 +111,59 @@ func redactValue(f *Field) []byte {
 }
 
 // apply masks one non-NULL value. h is the caller's reusable HMAC (nil when
-// the method is not hash).
-func (m *maskMethod) apply(f *Field, v []byte, h hash.Hash) []byte {
+// no method hashes). New values are appended to *arena when it is not nil,
+// so a row costs no allocation once the arena has grown; they stay valid
+// until the arena is reset.
+func (m *maskMethod) apply(f *Field, v []byte, h hash.Hash, arena *[]byte) []byte {
+	var local []byte
+	if arena == nil {
+		arena = &local
+	}
+	start := len(*arena)
 	switch m.kind {
 	case methodNull:
 		return nil
 	case methodHash:
-		return hashValue(f, v, h)
+		if h == nil {
+			return redactValue(f) // Columns builds h whenever a method hashes
+		}
+		var ok bool
+		if *arena, ok = appendHash(*arena, f, v, h); !ok {
+			return nil
+		}
 	case methodPartial:
-		if f.Type == TypeText {
-			return partialText(v, m.keep)
+		if f.Type != TypeText {
+			return redactValue(f)
 		}
+		*arena = appendPartial(*arena, v, m.keep)
 	case methodEmail:
-		if f.Type == TypeText {
-			return emailText(v)
+		if f.Type != TypeText {
+			return redactValue(f)
 		}
+		*arena = appendEmail(*arena, v)
+	default:
+		return redactValue(f)
 	}
-	return redactValue(f)
+	return (*arena)[start:len(*arena):len(*arena)]
 }
 
 // partialText keeps the last n characters; a value not longer than n is
 // fully redacted (keeping it all would reveal it).
-func partialText(v []byte, n int) []byte {
+func appendPartial(dst, v []byte, n int) []byte {
 	if utf8.RuneCount(v) <= n {
-		return stars
+		return append(dst, stars...)
 	}
 	cut := len(v)
 	for i := 0; i < n; i++ {
 		_, size := utf8.DecodeLastRune(v[:cut])
 		cut -= size
 	}
-	out := make([]byte, 0, 4+len(v)-cut)
-	out = append(out, stars...)
-	return append(out, v[cut:]...)
+	dst = append(dst, stars...)
+	return append(dst, v[cut:]...)
 }
 
 // emailText keeps the domain: alice@example.com -> ****@example.com.
-func emailText(v []byte) []byte {
+func appendEmail(dst, v []byte) []byte {
 	at := -1
 	for i := len(v) - 1; i >= 0; i-- {
 		if v[i] == '@' {
@@ -155,26 +171,24 @@ func emailText(v []byte) []byte {
 			break
 		}
 	}
+	dst = append(dst, stars...)
 	if at < 0 || at == len(v)-1 {
-		return stars
+		return dst
 	}
-	out := make([]byte, 0, 4+len(v)-at)
-	out = append(out, stars...)
-	return append(out, v[at:]...)
+	return append(dst, v[at:]...)
 }
 
-// hashValue is a keyed HMAC-SHA256: 16 hex characters for text, a stable
-// non-negative integer of the column's width for ints, NULL otherwise.
-func hashValue(f *Field, v []byte, h hash.Hash) []byte {
+// appendHash appends a keyed HMAC-SHA256 of v: 16 hex characters for
+// text, a stable non-negative integer of the column's width for ints (and,
+// in text format, numeric/float). ok=false: no sensible value (NULL).
+func appendHash(dst []byte, f *Field, v []byte, h hash.Hash) ([]byte, bool) {
 	h.Reset()
 	h.Write(v)
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	switch f.Type {
 	case TypeText:
-		out := make([]byte, 16)
-		hex.Encode(out, sum[:8])
-		return out
+		return hex.AppendEncode(dst, sum[:8]), true
 	case TypeInt, TypeNumeric, TypeFloat:
 		u := binary.BigEndian.Uint64(sum[:8])
 		size := f.Size
@@ -190,23 +204,19 @@ func hashValue(f *Field, v []byte, h hash.Hash) []byte {
 			u &= 0x7fffffffffffffff
 		}
 		if !f.Binary {
-			return strconv.AppendUint(nil, u, 10)
+			return strconv.AppendUint(dst, u, 10), true
 		}
-		if f.Type != TypeInt {
-			return nil
+		switch {
+		case f.Type != TypeInt:
+			return dst, false
+		case size == 2:
+			return binary.BigEndian.AppendUint16(dst, uint16(u)), true
+		case size == 4:
+			return binary.BigEndian.AppendUint32(dst, uint32(u)), true
 		}
-		out := make([]byte, size)
-		switch size {
-		case 2:
-			binary.BigEndian.PutUint16(out, uint16(u))
-		case 4:
-			binary.BigEndian.PutUint32(out, uint32(u))
-		default:
-			binary.BigEndian.PutUint64(out, u)
-		}
-		return out
+		return binary.BigEndian.AppendUint64(dst, u), true
 	}
-	return nil
+	return dst, false
 }
 
 func newHMAC(key []byte) hash.Hash { return hmac.New(sha256.New, key) }
