@@ -72,3 +72,7 @@ func upstreamConnectError(target string, err error) *clientError {
 // erAccessDeniedChangeUser is MySQL's ER_ACCESS_DENIED_CHANGE_USER_ERROR
 // (not in go-mysql's table).
 const erAccessDeniedChangeUser = 1873
+
+// crServerLost is CR_SERVER_LOST ("Lost connection to server during
+// query"), which clients already know how to present.
+const crServerLost = 2013

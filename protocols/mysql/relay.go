@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 
 	gm "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -72,6 +73,15 @@ func (e *Engine) relay(ctx context.Context, st *connState) error {
 		if err := e.command(ctx, st, p); err != nil {
 			if errors.Is(err, errQuit) {
 				return nil
+			}
+			// Most often the upstream went away mid-command: tell the
+			// client in its own language (an ERR is valid even mid-result)
+			// before closing. If the client is the one gone, this fails
+			// harmlessly.
+			if ctx.Err() == nil {
+				ce := &clientError{code: crServerLost, state: stateGeneral,
+					msg: fmt.Sprintf("sluice: lost connection to target %s during the command", e.target.Name)}
+				_ = st.client.writeFlush(ce.packet())
 			}
 			return err
 		}
@@ -190,7 +200,7 @@ func (e *Engine) initDB(ctx context.Context, st *connState, p []byte) error {
 		return e.refuseCommand(st, &clientError{code: gm.ER_DBACCESS_DENIED_ERROR, state: stateSyntaxOrAccess,
 			msg: fmt.Sprintf("sluice: target %s is pinned to database %s", e.target.Name, pinned)})
 	}
-	run := e.judge(ctx, st, "USE `"+db+"`")
+	run := e.judge(ctx, st, "USE `"+strings.ReplaceAll(db, "`", "``")+"`")
 	if run.refusal != nil {
 		return e.finishRefused(st, run)
 	}

@@ -103,6 +103,25 @@ func TestUpstreamKilledMidResult(t *testing.T) {
 		t.Fatalf("result ended without error after %d rows though its upstream was killed", n)
 	}
 	rows.Close()
+
+	// An upstream that dies while the session is idle: the next command
+	// gets a clear error, not a silent hang-up.
+	idle := g.open(t, "alice", aliceToken, "")
+	idle.SetMaxOpenConns(1)
+	if err := idle.QueryRow("SELECT CONNECTION_ID()").Scan(&tid); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := mdb.Exec(ctx, fmt.Sprintf("KILL CONNECTION %d", tid)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	err = idle.QueryRow("SELECT 1").Scan(new(int))
+	if me := mysqlErr(t, err); me.Number != crServerLost || !strings.Contains(me.Message, "lost connection to target shop") {
+		t.Fatalf("after upstream death: %v", me)
+	}
+
 	// A fresh session works.
 	if err := g.open(t, "alice", aliceToken, "").Ping(); err != nil {
 		t.Fatalf("gateway unusable after an upstream died: %v", err)
