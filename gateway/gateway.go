@@ -1,0 +1,156 @@
+// Package gateway wires a loaded config into running listeners: the
+// identity, policy, session store and broker every engine shares, one
+// listener per database target, the SSH listener, and the admin API.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/identity"
+	"github.com/sluice-gw/sluice/metrics"
+	"github.com/sluice-gw/sluice/policy"
+	"github.com/sluice-gw/sluice/protocols/listener"
+	"github.com/sluice-gw/sluice/protocols/postgres"
+	"github.com/sluice-gw/sluice/servertls"
+	"github.com/sluice-gw/sluice/session"
+)
+
+// Gateway is a running set of listeners.
+type Gateway struct {
+	cfg  *config.Config
+	deps listener.Deps
+	log  *slog.Logger
+
+	// Addrs are the bound listen addresses by target name (and "admin", "ssh").
+	Addrs map[string]string
+
+	serves []func(ctx context.Context) error
+	closers []func()
+}
+
+// New builds the shared dependencies and binds every listener, so a port
+// conflict is reported before anything is served.
+func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	auth, err := identity.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pols, err := policy.NewSet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := session.OpenStore(cfg.DataDir, session.Options{FlushInterval: cfg.Recording.FlushInterval.Duration, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	m := metrics.New()
+	broker := policy.NewBroker(cfg.Approvals, policy.BrokerOptions{Log: log, OnOutcome: func(_ policy.ApprovalRequest, o policy.Outcome) {
+		m.Approvals.WithLabelValues(outcomeLabel(o)).Inc()
+	}})
+	g := &Gateway{
+		cfg:   cfg,
+		log:   log,
+		Addrs: map[string]string{},
+		deps:  listener.Deps{Config: cfg, Auth: auth, Policies: pols, Broker: broker, Store: store, Metrics: m, Log: log},
+	}
+	g.closers = append(g.closers, func() { broker.Close(); store.Close() })
+	if err := g.bind(); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func outcomeLabel(o policy.Outcome) string {
+	switch {
+	case o.Approved:
+		return "approved"
+	case o.TimedOut:
+		return "timeout"
+	case o.Cancelled:
+		return "cancelled"
+	}
+	return "denied"
+}
+
+// Deps are the shared engine dependencies (for tests and the admin API).
+func (g *Gateway) Deps() listener.Deps { return g.deps }
+
+func (g *Gateway) bind() error {
+	tlsConf, err := servertls.Load(g.cfg)
+	if err != nil {
+		return err
+	}
+	for i := range g.cfg.Targets {
+		t := &g.cfg.Targets[i]
+		var eng listener.Engine
+		switch t.Protocol {
+		case "postgres":
+			e, err := postgres.New(t, g.deps, tlsConf)
+			if err != nil {
+				return err
+			}
+			eng = e
+		default:
+			continue
+		}
+		if err := g.listen(t.Name, t.Listen, eng); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) listen(name, addr string, eng listener.Engine) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("target %s: listen %s: %w", name, addr, err)
+	}
+	g.Addrs[name] = ln.Addr().String()
+	g.closers = append(g.closers, func() { ln.Close() })
+	g.serves = append(g.serves, func(ctx context.Context) error {
+		return listener.Serve(ctx, ln, g.cfg.Limits, eng, g.log.With("listener", name))
+	})
+	return nil
+}
+
+// Run serves until ctx is done, then drains: listeners close, live sessions
+// are told the gateway is shutting down and their records are sealed.
+func (g *Gateway) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(g.serves))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, s := range g.serves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	g.Close()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// Close releases listeners, the broker and the store.
+func (g *Gateway) Close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
+	}
+	g.closers = nil
+}

@@ -1,0 +1,247 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/sluice-gw/sluice/policy"
+)
+
+// clientLoop reads client messages, judges each statement, and forwards it
+// (or its poison replacement) upstream. It returns when the client leaves.
+func (r *relay) clientLoop(ctx context.Context) error {
+	for {
+		msg, err := r.be.Receive()
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			if err := r.onQuery(ctx, m); err != nil {
+				return err
+			}
+		case *pgproto3.Parse:
+			if err := r.onParse(ctx, m); err != nil {
+				return err
+			}
+		case *pgproto3.Bind:
+			r.onBind(m)
+		case *pgproto3.Describe:
+			it := pendingItem{kind: expDescribeStmt, stmt: r.stmts[m.Name]}
+			if m.ObjectType == 'P' {
+				it = pendingItem{kind: expDescribePortal, portal: r.portals[m.Name]}
+			}
+			r.forward(it, m)
+		case *pgproto3.Execute:
+			r.onExecute(m)
+		case *pgproto3.Close:
+			if m.ObjectType == 'P' {
+				delete(r.portals, m.Name)
+			} else {
+				delete(r.stmts, m.Name)
+			}
+			r.forward(pendingItem{kind: expClose}, m)
+		case *pgproto3.Sync:
+			r.forward(pendingItem{kind: expSync}, m)
+			// An unnamed portal does not survive the end of the transaction;
+			// keeping it would only pin memory.
+			delete(r.portals, "")
+		case *pgproto3.Flush, *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+			if err := r.toUp.send(m.(encoder)); err != nil {
+				return err
+			}
+		case *pgproto3.FunctionCall:
+			r.forward(pendingItem{kind: expFunctionCall}, m)
+		case *pgproto3.Terminate:
+			r.toUp.send(m)
+			r.toUp.flush()
+			return nil
+		default:
+			return fatal(codeProtocolViolation, fmt.Sprintf("unexpected message %T", msg), nil)
+		}
+		if err := r.toUp.err; err != nil {
+			return fmt.Errorf("upstream write: %w", err)
+		}
+	}
+}
+
+// forward queues the expectation and the message, in that order, so the
+// response can never overtake its queue entry.
+func (r *relay) forward(it pendingItem, m encoder) {
+	r.pending.push(it)
+	r.toUp.send(m)
+}
+
+func (r *relay) newEntry(text string, params []string, d policy.Decision) *queryEntry {
+	r.seq++
+	return &queryEntry{seq: r.seq, start: time.Now(), statement: text, params: params, decision: d, outcome: d.Action.String()}
+}
+
+func (r *relay) onQuery(ctx context.Context, m *pgproto3.Query) error {
+	d := r.pol.CheckSQL(policy.Postgres, r.sub, m.String)
+	e := r.newEntry(m.String, nil, d)
+	r.decide(ctx, e)
+	if e.blocked {
+		r.forward(pendingItem{kind: expQuery, entry: e}, &pgproto3.Query{String: r.poison})
+		return nil
+	}
+	r.forward(pendingItem{kind: expQuery, entry: e}, m)
+	return nil
+}
+
+func (r *relay) onParse(ctx context.Context, m *pgproto3.Parse) error {
+	d := r.pol.CheckSQL(policy.Postgres, r.sub, m.Query)
+	st := &stmtState{text: m.Query, decision: d}
+	r.stmts[m.Name] = st
+	if d.Action == policy.Allow {
+		r.forward(pendingItem{kind: expParse, stmt: st}, m)
+		return nil
+	}
+	// Blocked and held statements are recorded at Parse: that is where the
+	// decision is made, and it holds for every execution of the statement.
+	e := r.newEntry(m.Query, nil, d)
+	r.decide(ctx, e)
+	if e.blocked {
+		r.forward(pendingItem{kind: expParse, stmt: st, entry: e}, &pgproto3.Parse{Name: m.Name, Query: r.poison})
+		return nil
+	}
+	r.record(e)
+	st.decision.Action = policy.Allow
+	r.forward(pendingItem{kind: expParse, stmt: st}, m)
+	return nil
+}
+
+func (r *relay) onBind(m *pgproto3.Bind) {
+	st := r.stmts[m.PreparedStatement]
+	if st == nil {
+		// Unknown to us (prepared before a gateway restart is impossible, so
+		// the server will answer "does not exist"); track it as empty.
+		st = &stmtState{}
+	}
+	p := &portalState{stmt: st, formats: append([]int16(nil), m.ResultFormatCodes...)}
+	if !r.omitParams && len(m.Parameters) > 0 {
+		p.params = formatParams(m.Parameters, m.ParameterFormatCodes)
+	}
+	r.portals[m.DestinationPortal] = p
+	r.forward(pendingItem{kind: expBind}, m)
+}
+
+func (r *relay) onExecute(m *pgproto3.Execute) {
+	p := r.portals[m.Portal]
+	if p == nil {
+		p = &portalState{stmt: &stmtState{}}
+	}
+	e := r.newEntry(p.stmt.text, p.params, p.stmt.decision)
+	if p.stmt.decision.Mask != nil && p.fields.Load() == nil && p.stmt.fields.Load() == nil {
+		// Masking needs the column types; the client never asked for them.
+		// Ask on its behalf and keep the answer from it.
+		r.forward(pendingItem{kind: expDescribePortal, portal: p, swallow: true}, &pgproto3.Describe{ObjectType: 'P', Name: m.Portal})
+	}
+	r.forward(pendingItem{kind: expExecute, portal: p, entry: e}, m)
+}
+
+// decide resolves review decisions (waiting for a reviewer) and marks the
+// entry blocked when the statement must not run.
+func (r *relay) decide(ctx context.Context, e *queryEntry) {
+	d := e.decision
+	switch d.Action {
+	case policy.Allow:
+		return
+	case policy.Block:
+		e.blocked = true
+		e.blockCode = codeInsufficientPrivilege
+		e.blockMsg = d.Message
+		if e.blockMsg == "" {
+			e.blockMsg = fmt.Sprintf("sluice: statement blocked by rule %q", d.Rule)
+		}
+		r.countDecision("block", d.Rule)
+		return
+	case policy.Review:
+		r.review(ctx, e)
+	}
+}
+
+func (r *relay) review(ctx context.Context, e *queryEntry) {
+	d := e.decision
+	req, err := r.e.deps.Broker.Submit(policy.ApprovalRequest{
+		Session: r.sess.ID(), Protocol: "postgres", Target: r.sub.Target,
+		Identity: r.sub.Identity, Groups: r.sub.Groups, Statement: e.statement, Rule: d.Rule,
+	})
+	if err != nil {
+		e.blocked, e.outcome = true, "review-error"
+		e.blockCode = codeInsufficientPrivilege
+		e.blockMsg = fmt.Sprintf("sluice: statement needs approval (rule %q) but the request could not be filed", d.Rule)
+		r.log.Error("filing approval request", "err", err)
+		return
+	}
+	e.approval = req.ID
+	// Tell the waiting client what it is waiting for; psql shows NOTICEs at once.
+	r.toClient.send(&pgproto3.NoticeResponse{
+		Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "01000",
+		Message: fmt.Sprintf("sluice: statement held for approval %s (rule %q); waiting for a reviewer", req.ID, d.Rule),
+		Hint:    fmt.Sprintf("a reviewer runs: sluice approve %s", req.ID),
+	})
+	r.toClient.flush()
+	r.countDecision("review", d.Rule)
+	out := waitWatching(ctx, r.clientIn, func(ctx context.Context) policy.Outcome {
+		return r.e.deps.Broker.Wait(ctx, req.ID)
+	})
+	e.reviewer, e.reason = out.Reviewer, out.Reason
+	switch {
+	case out.Approved:
+		e.outcome = "review-approved"
+		return
+	case out.TimedOut:
+		e.outcome = "review-timeout"
+		e.blockMsg = fmt.Sprintf("sluice: approval %s timed out (rule %q)", req.ID, d.Rule)
+	case out.Cancelled:
+		e.outcome = "review-cancelled"
+		e.blockMsg = fmt.Sprintf("sluice: approval %s was cancelled", req.ID)
+	default:
+		e.outcome = "review-denied"
+		e.blockMsg = fmt.Sprintf("sluice: approval %s denied by %s (rule %q)", req.ID, out.Reviewer, d.Rule)
+		if out.Reason != "" {
+			e.blockMsg += ": " + out.Reason
+		}
+	}
+	e.blocked = true
+	e.blockCode = codeInsufficientPrivilege
+}
+
+func (r *relay) countDecision(action, rule string) {
+	if r.e.deps.Metrics != nil {
+		r.e.deps.Metrics.Decisions.WithLabelValues("postgres", r.sub.Target, action, rule).Inc()
+	}
+}
+
+// formatParams renders bind parameters for the query log: text as is,
+// binary as \x hex, NULL as nil-marker.
+func formatParams(vals [][]byte, formats []int16) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		f := int16(0)
+		switch {
+		case len(formats) == 1:
+			f = formats[0]
+		case i < len(formats):
+			f = formats[i]
+		}
+		switch {
+		case v == nil:
+			out[i] = "NULL"
+		case f == 0:
+			out[i] = string(v)
+		default:
+			out[i] = `\x` + fmt.Sprintf("%x", v)
+		}
+	}
+	return out
+}
+
+var _ = strings.TrimSpace
+var _ atomic.Bool

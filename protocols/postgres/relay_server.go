@@ -1,0 +1,280 @@
+package postgres
+
+import (
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/sluice-gw/sluice/policy"
+)
+
+// sampleRows is how many result rows the query log keeps for the replay transcript.
+const sampleRows = 5
+
+// resultState is the result set being streamed to the client.
+type resultState struct {
+	entry   *queryEntry
+	masker  *policy.RowMasker
+	columns []string
+	binary  []bool
+}
+
+// serverLoop reads upstream messages, masks rows, ties responses to their
+// statements through the pending queue, and forwards to the client.
+func (r *relay) serverLoop() error {
+	var cur resultState
+	for {
+		msg, err := r.fe.Receive()
+		if err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+		forward := true
+		switch m := msg.(type) {
+		case *pgproto3.DataRow:
+			if cur.entry == nil {
+				if it, ok := r.pending.front(); ok && it.kind == expExecute && it.entry != nil {
+					cur = r.executeResult(it)
+				}
+			}
+			if cur.entry != nil {
+				r.onDataRow(&cur, m)
+			}
+		case *pgproto3.RowDescription:
+			it, _ := r.pending.front()
+			fields := describeFields(m.Fields, nil)
+			switch it.kind {
+			case expDescribeStmt:
+				r.pending.pop()
+				if it.stmt != nil {
+					it.stmt.fields.Store(&fields)
+				}
+			case expDescribePortal:
+				r.pending.pop()
+				if it.portal != nil {
+					it.portal.fields.Store(&fields)
+				}
+				forward = !it.swallow
+			case expQuery:
+				cur = r.startResult(it.entry, it.entry.decision.Mask, fields, m.Fields)
+			}
+		case *pgproto3.NoData:
+			it, _ := r.pending.pop()
+			forward = !it.swallow
+		case *pgproto3.ParameterDescription:
+			// Part of a statement Describe; its RowDescription/NoData pops.
+		case *pgproto3.ParseComplete, *pgproto3.BindComplete, *pgproto3.CloseComplete:
+			r.pending.pop()
+		case *pgproto3.CommandComplete:
+			r.onComplete(&cur, string(m.CommandTag))
+		case *pgproto3.EmptyQueryResponse:
+			r.onComplete(&cur, "")
+		case *pgproto3.PortalSuspended:
+			r.onComplete(&cur, "SUSPENDED")
+		case *pgproto3.ErrorResponse:
+			msg = r.onError(&cur, m)
+		case *pgproto3.ReadyForQuery:
+			r.onReady(&cur)
+			if err := r.toClient.send(m); err != nil {
+				return err
+			}
+			continue
+		case *pgproto3.ParameterStatus:
+			if m.Name == "session_authorization" {
+				msg = &pgproto3.ParameterStatus{Name: m.Name, Value: r.sub.Identity}
+			}
+		case *pgproto3.BackendKeyData:
+			forward = false // never leak the upstream key
+		case *pgproto3.CopyInResponse, *pgproto3.CopyOutResponse, *pgproto3.CopyBothResponse:
+			it, _ := r.pending.front()
+			if it.kind == expExecute {
+				cur = resultState{entry: it.entry}
+			} else if it.kind == expQuery {
+				cur = resultState{entry: it.entry}
+			}
+		}
+		if forward {
+			if err := r.toClient.send(msg.(encoder)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// startResult prepares masking and sampling for a result set.
+func (r *relay) startResult(e *queryEntry, mask *policy.ResultMask, fields []policy.Field, raw []pgproto3.FieldDescription) resultState {
+	rs := resultState{entry: e}
+	if mask != nil {
+		rs.masker = mask.Columns(fields)
+	}
+	rs.columns = make([]string, len(raw))
+	rs.binary = make([]bool, len(raw))
+	for i, f := range raw {
+		rs.columns[i] = string(f.Name)
+		rs.binary[i] = f.Format == 1
+	}
+	if e != nil && e.columns == nil {
+		e.columns = rs.columns
+	}
+	return rs
+}
+
+// executeResult prepares the result of an Execute from what Describe told us.
+func (r *relay) executeResult(it pendingItem) resultState {
+	p := it.portal
+	var fields []policy.Field
+	if fp := p.fields.Load(); fp != nil {
+		fields = *fp
+	} else if sp := p.stmt.fields.Load(); sp != nil {
+		// A statement Describe reports text format; Bind chose the real formats.
+		fields = withFormats(*sp, p.formats)
+	}
+	raw := make([]pgproto3.FieldDescription, len(fields))
+	for i, f := range fields {
+		raw[i] = pgproto3.FieldDescription{Name: []byte(f.Name)}
+		if f.Binary {
+			raw[i].Format = 1
+		}
+	}
+	var mask *policy.ResultMask
+	if it.entry != nil {
+		mask = it.entry.decision.Mask
+	}
+	rs := r.startResult(it.entry, mask, fields, raw)
+	if mask != nil && rs.masker == nil && len(fields) == 0 {
+		// No description at all: fail closed by masking every column.
+		rs.masker = mask.Columns(nil)
+	}
+	return rs
+}
+
+func (r *relay) onDataRow(cur *resultState, m *pgproto3.DataRow) {
+	e := cur.entry
+	e.rows++
+	if cur.masker != nil {
+		for _, name := range cur.masker.MaskRow(m.Values) {
+			if e.masked == nil {
+				e.masked = map[string]struct{}{}
+			}
+			e.masked[name] = struct{}{}
+		}
+	}
+	if len(e.sample) < sampleRows {
+		row := make([]string, len(m.Values))
+		for i, v := range m.Values {
+			switch {
+			case v == nil:
+				row[i] = "NULL"
+			case i < len(cur.binary) && cur.binary[i]:
+				row[i] = fmt.Sprintf(`\x%x`, v)
+			default:
+				row[i] = string(v)
+			}
+		}
+		e.sample = append(e.sample, row)
+	}
+}
+
+// onComplete ends one statement's result.
+func (r *relay) onComplete(cur *resultState, tag string) {
+	it, ok := r.pending.front()
+	if !ok {
+		return
+	}
+	switch it.kind {
+	case expExecute:
+		r.pending.pop()
+		e := it.entry
+		if cur.entry != e {
+			// No rows were streamed (INSERT, or an empty result).
+			*cur = resultState{entry: e}
+		}
+		e.tag = tag
+		e.rows = max(e.rows, rowsFromTag(tag))
+		r.record(e)
+	case expQuery:
+		e := it.entry
+		e.tag = tag
+		if n := rowsFromTag(tag); n > 0 && cur.entry == nil {
+			e.rows += n
+		}
+	}
+	*cur = resultState{}
+}
+
+// onError ties an error to its statement. A poison error for a blocked
+// statement becomes the policy's own error, SQLSTATE 42501.
+func (r *relay) onError(cur *resultState, m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
+	*cur = resultState{}
+	it, ok := r.pending.front()
+	if !ok {
+		return m // asynchronous (e.g. FATAL on shutdown)
+	}
+	var out pgproto3.BackendMessage = m
+	e := it.entry
+	if e != nil && e.blocked && m.Code == "42601" {
+		out = &pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: e.blockCode, Message: e.blockMsg,
+			Detail: blockDetail(e)}
+		e.sqlstate, e.errMsg = e.blockCode, e.blockMsg
+	} else if e != nil {
+		e.sqlstate, e.errMsg = m.Code, m.Message
+	}
+	switch it.kind {
+	case expQuery, expSync, expFunctionCall:
+		// The Query goes on to ReadyForQuery; the entry completes there.
+	default:
+		r.pending.pop()
+		if e != nil {
+			r.record(e)
+		}
+		for _, d := range r.pending.discardUntilSync() {
+			if d.entry != nil {
+				d.entry.errMsg = "not executed: an earlier message in the pipeline failed"
+				d.entry.sqlstate = "25P02"
+				r.record(d.entry)
+			}
+		}
+	}
+	return out
+}
+
+func blockDetail(e *queryEntry) string {
+	if e.approval != "" {
+		return fmt.Sprintf("approval %s: %s", e.approval, e.outcome)
+	}
+	if e.decision.Rule != "" {
+		return fmt.Sprintf("rule %q", e.decision.Rule)
+	}
+	return ""
+}
+
+// onReady completes everything up to the Sync or Query that ReadyForQuery answers.
+func (r *relay) onReady(cur *resultState) {
+	*cur = resultState{}
+	for {
+		it, ok := r.pending.pop()
+		if !ok {
+			return
+		}
+		if it.entry != nil {
+			r.record(it.entry)
+		}
+		if it.kind == expSync || it.kind == expQuery || it.kind == expFunctionCall {
+			return
+		}
+	}
+}
+
+// rowsFromTag reads the row count at the end of a command tag ("SELECT 5", "INSERT 0 3").
+func rowsFromTag(tag string) int64 {
+	var n int64
+	i := len(tag) - 1
+	mul := int64(1)
+	for ; i >= 0 && tag[i] >= '0' && tag[i] <= '9'; i-- {
+		n += int64(tag[i]-'0') * mul
+		mul *= 10
+	}
+	if i == len(tag)-1 || i < 0 || tag[i] != ' ' {
+		return 0
+	}
+	return n
+}
