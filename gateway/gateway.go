@@ -30,7 +30,7 @@ type Gateway struct {
 	// Addrs are the bound listen addresses by target name (and "admin", "ssh").
 	Addrs map[string]string
 
-	serves []func(ctx context.Context) error
+	serves  []func(ctx context.Context) error
 	closers []func()
 }
 

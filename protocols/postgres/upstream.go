@@ -21,18 +21,18 @@ import (
 // user, database and anything that could change who we are upstream
 // (replication, options with -c role) are not.
 var startupParamsForwarded = map[string]bool{
-	"application_name":    true,
-	"client_encoding":     true,
-	"datestyle":           true,
-	"DateStyle":           true,
-	"timezone":            true,
-	"TimeZone":            true,
-	"search_path":         true,
-	"extra_float_digits":  true,
-	"intervalstyle":       true,
-	"IntervalStyle":       true,
-	"statement_timeout":   true,
-	"lock_timeout":        true,
+	"application_name":              true,
+	"client_encoding":               true,
+	"datestyle":                     true,
+	"DateStyle":                     true,
+	"timezone":                      true,
+	"TimeZone":                      true,
+	"search_path":                   true,
+	"extra_float_digits":            true,
+	"intervalstyle":                 true,
+	"IntervalStyle":                 true,
+	"statement_timeout":             true,
+	"lock_timeout":                  true,
 	"default_transaction_read_only": true,
 }
 
