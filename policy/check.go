@@ -14,6 +14,7 @@ type analysis struct {
 	hits         []bool
 	mask         *ResultMask
 	lineageBlock string // non-empty: refuse, lineage cannot be established
+	launder      string // non-empty: refuse unless a rule allows it explicitly
 	literalSafe  bool   // the decision does not depend on literal values
 }
 
@@ -63,6 +64,9 @@ func (p *Policy) decide(a *analysis, sub *Subject) Decision {
 	}
 	if a.lineageBlock != "" && best.Action != Block {
 		best.Action, best.Rule, best.Message = Block, "lineage", a.lineageBlock
+	}
+	if a.launder != "" && best.Action != Block && !(best.Action == Allow && best.Rule != "") {
+		best.Action, best.Rule, best.Message = Block, "lineage", a.launder
 	}
 	if best.Message == "" && best.Action != Allow {
 		best.Message = p.defaultMessage(best.Action, best.Rule)
@@ -177,6 +181,9 @@ func (p *Policy) build(d Dialect, sql string) *analysis {
 	}
 	if len(p.colRules) == 0 && p.detect == nil {
 		return a
+	}
+	if lin.launder != "" && len(p.colRules) > 0 {
+		a.launder = fmt.Sprintf("statement blocked by sluice policy %q: it writes masked data where the masks do not apply (%s)", p.name, lin.launder)
 	}
 	rm := &ResultMask{lin: lin, detect: p.detect, key: p.hashKey}
 	if len(p.colRules) > 0 {

@@ -112,15 +112,6 @@ func compilePolicy(name string, pc config.Policy) (*Policy, error) {
 	if p.defAction == Block {
 		strict = true
 	}
-	// An unparseable statement is never silently allowed by a policy that
-	// blocks or reviews anything.
-	def := Allow
-	if strict {
-		def = Block
-	}
-	if p.unparseable, ok = parseAction(pc.Unparseable, def); !ok {
-		return nil, fmt.Errorf("%s.unparseable: %q is not allow, block or review", key, pc.Unparseable)
-	}
 	for i, mc := range pc.Masks {
 		mk := fmt.Sprintf("%s.masks[%d]", key, i)
 		m, err := compileMethod(mk, mc, p.hashKey)
@@ -147,6 +138,16 @@ func compilePolicy(name string, pc config.Policy) (*Policy, error) {
 			}
 			p.detect.add(det, m)
 		}
+	}
+	// An unparseable statement is never silently allowed by a policy that
+	// blocks or reviews anything, or masks columns (we cannot tell what it
+	// reads, or where it copies masked data).
+	def := Allow
+	if strict || len(p.colRules) > 0 {
+		def = Block
+	}
+	if p.unparseable, ok = parseAction(pc.Unparseable, def); !ok {
+		return nil, fmt.Errorf("%s.unparseable: %q is not allow, block or review", key, pc.Unparseable)
 	}
 	p.cache[Postgres].init()
 	p.cache[MySQL].init()

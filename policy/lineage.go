@@ -75,6 +75,8 @@ type outPlan struct {
 // lineage resolves columns against a policy's column rules.
 type lineage struct {
 	rules []colRule
+	// launder describes the first write of masked data found ("" = none).
+	launder string
 }
 
 // colRule is one entry of a mask's columns list.
@@ -178,7 +180,7 @@ var opaqueFuncs = map[string]bool{
 	"schema_to_xml": true, "schema_to_xml_and_xmlschema": true,
 	"database_to_xml": true, "database_to_xml_and_xmlschema": true,
 	"lo_get": true, "loread": true, "pg_read_file": true, "pg_read_binary_file": true,
-	"json_populate_record": false, "crosstab": true, "crosstab2": true, "crosstab3": true,
+	"crosstab": true, "crosstab2": true, "crosstab3": true,
 	"crosstab4": true, "connectby": true, "ts_stat": true,
 }
 

@@ -7,7 +7,22 @@ import (
 // MySQL lineage: the same scopes and taints as Postgres, over the TiDB AST.
 
 func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
+	l.myCheckWrite(st)
 	switch x := st.(type) {
+	case *ast.PrepareStmt:
+		if x.SQLVar == nil {
+			if inner, err := parseMySQL(x.SQLText); err == nil {
+				for _, in := range inner {
+					l.myCheckWrite(in)
+				}
+			}
+		}
+		return nil, false
+	case *ast.ExplainStmt:
+		if x.Analyze && x.Stmt != nil {
+			l.myCheckWrite(x.Stmt)
+		}
+		return nil, false
 	case *ast.SelectStmt:
 		if x.SelectIntoOpt != nil {
 			return nil, false // rows go to a file or variables, not the client

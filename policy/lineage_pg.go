@@ -41,7 +41,16 @@ func (l *lineage) pgStatementIn(n *pg.Node, parent *scope) (*outPlan, bool) {
 	if n == nil {
 		return nil, false
 	}
+	l.pgCheckWrite(n, parent)
 	switch x := n.Node.(type) {
+	case *pg.Node_PrepareStmt:
+		l.pgStatementIn(x.PrepareStmt.Query, parent) // the body's writes
+		return nil, false
+	case *pg.Node_ExplainStmt:
+		if explainAnalyzes(x.ExplainStmt) {
+			l.pgStatementIn(x.ExplainStmt.Query, parent)
+		}
+		return nil, false
 	case *pg.Node_SelectStmt:
 		if x.SelectStmt.IntoClause != nil {
 			return nil, false
