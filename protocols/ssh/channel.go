@@ -26,7 +26,10 @@ type sessionChannel struct {
 
 	rec   atomic.Pointer[terminalRecorder] // set once shell/exec starts
 	sftp  atomic.Pointer[sftpLog]          // set when the sftp subsystem starts
+	guard atomic.Pointer[lineGuard]        // set for a pty shell under a policy
 	input atomic.Bool                      // record "i" events
+
+	workers *sync.WaitGroup // the channel's goroutines; run waits for them
 }
 
 // relaySession opens the upstream twin of a client session channel and
@@ -60,7 +63,7 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	// Output: upstream stdout and stderr to the client, through the recorder.
 	var outputs sync.WaitGroup
 	outputs.Add(2)
-	workers.Add(3)
+	workers.Add(2)
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
@@ -71,12 +74,7 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 		defer outputs.Done()
 		ch.pump(ch.client.Stderr(), ch.up.Stderr(), ch.onOutput)
 	}()
-	// Input: client stdin upstream; EOF is passed on as EOF.
-	go func() {
-		defer workers.Done()
-		ch.pump(ch.up, ch.client, ch.onInput)
-		_ = ch.up.CloseWrite()
-	}()
+	ch.workers = &workers
 
 	// Client requests: a reader that notices the channel closing even while
 	// the handler is held on a review, and the handler itself.
@@ -148,8 +146,38 @@ func (ch *sessionChannel) pump(dst io.Writer, src io.Reader, tap func([]byte)) {
 	}
 }
 
+// startInput starts relaying client input once the channel's use is known:
+// a pty shell under a policy is judged line by line at Enter, a shell
+// without a pty line by line as it arrives, anything else passes as is.
+// Input sent before that waits in the channel's window.
+func (ch *sessionChannel) startInput(ctx context.Context, shell bool) {
+	judged := shell && ch.c.e.deps.Policies.For(ch.c.target.Name) != nil
+	var g *lineGuard
+	if judged && ch.pty != nil {
+		g = newLineGuard(ch, int(ch.pty.Columns), int(ch.pty.Rows))
+		ch.guard.Store(g)
+	}
+	ch.workers.Add(1)
+	go func() {
+		defer ch.workers.Done()
+		switch {
+		case g != nil:
+			g.pumpInput(ctx, ch.up, ch.client)
+		case judged:
+			ch.pumpLines(ctx, ch.up, ch.client)
+		default:
+			ch.pump(ch.up, ch.client, ch.onInput)
+		}
+		// EOF from the client is passed on as EOF.
+		_ = ch.up.CloseWrite()
+	}()
+}
+
 func (ch *sessionChannel) onOutput(p []byte) {
 	ch.c.countBytes("out", len(p))
+	if g := ch.guard.Load(); g != nil {
+		g.output(p)
+	}
 	if r := ch.rec.Load(); r != nil {
 		r.output(p)
 	}
@@ -206,6 +234,9 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 		if rec := ch.rec.Load(); rec != nil {
 			rec.resize(int(w.Columns), int(w.Rows))
 		}
+		if g := ch.guard.Load(); g != nil {
+			g.resize(int(w.Columns), int(w.Rows))
+		}
 		ch.forward(r)
 	case "env":
 		var e envRequest
@@ -221,6 +252,7 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 		}
 		ch.started = true
 		ch.startRecording("")
+		ch.startInput(ctx, true)
 		ch.forward(r)
 	case "exec":
 		var e execRequest
@@ -240,6 +272,7 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 		ch.started = true
 		ch.sftp.Store(newSFTPLog(ch.c.logEvent))
 		ch.c.logEvent("subsystem", map[string]any{"name": s.Name})
+		ch.startInput(ctx, false)
 		ch.forward(r)
 	case "signal", "break":
 		ch.forward(r)
@@ -256,7 +289,7 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 
 // exec judges a command line and runs it upstream only when allowed.
 func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command string) {
-	v := ch.c.judgeCommand(ctx, command)
+	v := ch.c.judgeCommand(ctx, command, execJudgement)
 	if !v.allowed {
 		if r.WantReply {
 			_ = r.Reply(true, nil)
@@ -268,6 +301,7 @@ func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command st
 		return
 	}
 	ch.startRecording(command)
+	ch.startInput(ctx, false)
 	ch.forward(r)
 }
 

@@ -136,7 +136,7 @@ func (cc *commandChannel) handleRequest(ctx context.Context, r *gossh.Request, r
 				return
 			}
 			argv = append(append([]string(nil), argv...), words...)
-			if v := cc.c.judgeCommand(ctx, strings.Join(argv, " ")); !v.allowed {
+			if v := cc.c.judgeCommand(ctx, strings.Join(argv, " "), execJudgement); !v.allowed {
 				reply(r, true)
 				cc.fail(v.message, 126)
 				return

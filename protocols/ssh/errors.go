@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 )
 
 // User-facing messages. They name what happened and what to do, never an
@@ -34,7 +35,7 @@ func blockedMessage(rule, msg string) string {
 	if msg == "" {
 		msg = "blocked by policy"
 	}
-	if rule != "" {
+	if rule != "" && !strings.Contains(msg, rule) {
 		return fmt.Sprintf("sluice: %s (rule %s)\r\n", msg, rule)
 	}
 	return fmt.Sprintf("sluice: %s\r\n", msg)

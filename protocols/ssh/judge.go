@@ -10,8 +10,17 @@ import (
 // verdict is the outcome of judging one command line.
 type verdict struct {
 	allowed bool
+	rule    string
 	message string // stderr text for the client when not allowed
 }
+
+// judgement says where a command line came from and who hears of a hold.
+type judgement struct {
+	kind   string                  // event kind: exec | command (a line typed in a shell)
+	onHold func(approvalID string) // called before waiting on a reviewer; may be nil
+}
+
+var execJudgement = judgement{kind: "exec"}
 
 func (c *clientConn) subject() policy.Subject {
 	return policy.Subject{
@@ -25,7 +34,7 @@ func (c *clientConn) subject() policy.Subject {
 
 // judgeCommand decides an exec command line: allow, block, or hold it for a
 // reviewer while the client simply waits. Every decision is recorded.
-func (c *clientConn) judgeCommand(ctx context.Context, command string) verdict {
+func (c *clientConn) judgeCommand(ctx context.Context, command string, j judgement) verdict {
 	d, judged := checkCommand(c.e.deps.Policies.For(c.target.Name), c.subject(), command)
 	if !judged {
 		c.log.Warn("command policy unavailable in this build: exec allowed without judgement")
@@ -33,11 +42,11 @@ func (c *clientConn) judgeCommand(ctx context.Context, command string) verdict {
 	c.e.deps.Metrics.Decisions.WithLabelValues(c.protocol(), c.target.Name, d.Action.String(), d.Rule).Inc()
 	switch d.Action {
 	case policy.Allow:
-		c.logEvent("exec", map[string]any{"command": command, "decision": "allow", "rule": d.Rule})
+		c.logEvent(j.kind, map[string]any{"command": command, "decision": "allow", "rule": d.Rule})
 		return verdict{allowed: true}
 	case policy.Block:
-		c.logEvent("exec", map[string]any{"command": command, "decision": "block", "rule": d.Rule})
-		return verdict{message: blockedMessage(d.Rule, d.Message)}
+		c.logEvent(j.kind, map[string]any{"command": command, "decision": "block", "rule": d.Rule})
+		return verdict{rule: d.Rule, message: blockedMessage(d.Rule, d.Message)}
 	}
 	req, err := c.e.deps.Broker.Submit(policy.ApprovalRequest{
 		Session: c.sess.ID(), Protocol: c.protocol(), Target: c.target.Name,
@@ -45,10 +54,13 @@ func (c *clientConn) judgeCommand(ctx context.Context, command string) verdict {
 	})
 	if err != nil {
 		c.log.Error("submitting approval", "err", err)
-		c.logEvent("exec", map[string]any{"command": command, "decision": "review-error", "rule": d.Rule})
-		return verdict{message: blockedMessage(d.Rule, "this command needs a review, which is unavailable right now")}
+		c.logEvent(j.kind, map[string]any{"command": command, "decision": "review-error", "rule": d.Rule})
+		return verdict{rule: d.Rule, message: blockedMessage(d.Rule, "this command needs a review, which is unavailable right now")}
 	}
 	c.logEvent("review", map[string]any{"command": command, "approval": req.ID, "rule": d.Rule})
+	if j.onHold != nil {
+		j.onHold(req.ID)
+	}
 	out := c.e.deps.Broker.Wait(ctx, req.ID)
 	decision := "review-denied"
 	switch {
@@ -59,7 +71,7 @@ func (c *clientConn) judgeCommand(ctx context.Context, command string) verdict {
 	case out.Cancelled:
 		decision = "review-cancelled"
 	}
-	c.logEvent("exec", map[string]any{"command": command, "decision": decision, "rule": d.Rule,
+	c.logEvent(j.kind, map[string]any{"command": command, "decision": decision, "rule": d.Rule,
 		"approval": req.ID, "reviewer": out.Reviewer, "reason": out.Reason})
 	if out.Approved {
 		return verdict{allowed: true}
@@ -71,7 +83,7 @@ func (c *clientConn) judgeCommand(ctx context.Context, command string) verdict {
 	if out.Reason != "" {
 		why += ": " + out.Reason
 	}
-	return verdict{message: blockedMessage(d.Rule, why)}
+	return verdict{rule: d.Rule, message: blockedMessage(d.Rule, why)}
 }
 
 // commandChecker is the policy's shell-command judgement
