@@ -18,11 +18,14 @@ type Policy struct {
 	unparseable Action
 	lineage     Action // Allow = mask what cannot be proven clean; Block = refuse the statement
 	rules       []*rule
-	hasRegex    bool
-	colRules    []colRule
-	detect      *detectPlan
-	hashKey     []byte
-	cache       [2]dialectCache // indexed by Dialect
+	// commands are the rules with a `command` condition, in order, for the
+	// shell-command judge (command*.go).
+	commands []CommandRule
+	hasRegex bool
+	colRules []colRule
+	detect   *detectPlan
+	hashKey  []byte
+	cache    [2]dialectCache // indexed by Dialect
 }
 
 // rule is one compiled policy rule.
@@ -108,6 +111,12 @@ func compilePolicy(name string, pc config.Policy) (*Policy, error) {
 		}
 		p.hasRegex = p.hasRegex || r.regex != nil
 		p.rules = append(p.rules, r)
+		if len(rc.When.Command) > 0 {
+			p.commands = append(p.commands, CommandRule{
+				Name: r.name, Action: r.action, Message: rc.Message,
+				Patterns: rc.When.Command, Targets: r.targets, Identities: r.identities, Groups: r.groups,
+			})
+		}
 	}
 	if p.defAction == Block {
 		strict = true

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	"strconv"
 )
 
 // MySQL lineage: the same scopes and taints as Postgres, over the TiDB AST.
@@ -89,7 +90,7 @@ func (l *lineage) myResultSet(n ast.Node, parent *scope) []outCol {
 			for _, row := range x.Lists {
 				for i, e := range row.Values {
 					if i >= len(cols) {
-						cols = append(cols, outCol{name: "column_" + itoa(i)})
+						cols = append(cols, outCol{name: "column_" + strconv.Itoa(i)})
 					}
 					cols[i].taint = cols[i].taint.join(l.myExpr(e, sc))
 				}

@@ -1,35 +1,11 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
-
-// relation is one relation visible in a FROM scope.
-type relation struct {
-	alias   string    // name that qualifies its columns (alias or table name)
-	base    *tableRef // a base table (columns unknown to us)
-	renamed bool      // base table with column aliases: FROM users u(a, b)
-	cols    []outCol  // subquery / CTE / VALUES: known columns
-	fn      bool      // function or table function: columns carry extra
-	extra   taint
-}
-
-type scope struct {
-	rels   []relation
-	parent *scope
-	ctes   map[string][]outCol
-}
-
-func (s *scope) cte(name string) ([]outCol, bool) {
-	for ; s != nil; s = s.parent {
-		if c, ok := s.ctes[name]; ok {
-			return c, true
-		}
-	}
-	return nil, false
-}
 
 // pgStatement returns a statement's output plan (nil = no rows to the
 // client) and whether its rows come from somewhere we cannot see.
@@ -170,14 +146,6 @@ func renameCols(cols []outCol, names []*pg.Node) []outCol {
 	return out
 }
 
-// colTaintAll is the taint of any column an outCol may stand for.
-func colTaintAll(c outCol) taint {
-	if c.star == nil {
-		return c.taint
-	}
-	return c.star.extra
-}
-
 func (l *lineage) pgSelect(s *pg.SelectStmt, parent *scope) []outCol {
 	if s == nil {
 		return nil
@@ -195,7 +163,7 @@ func (l *lineage) pgSelect(s *pg.SelectStmt, parent *scope) []outCol {
 			items := row.GetList().GetItems()
 			for i, it := range items {
 				if i >= len(cols) {
-					cols = append(cols, outCol{name: "column" + itoa(i+1)})
+					cols = append(cols, outCol{name: "column" + strconv.Itoa(i+1)})
 				}
 				cols[i].taint = cols[i].taint.join(l.pgExpr(it, sc))
 			}
@@ -206,40 +174,6 @@ func (l *lineage) pgSelect(s *pg.SelectStmt, parent *scope) []outCol {
 		sc.rels = append(sc.rels, l.pgFromItem(f, sc)...)
 	}
 	return l.pgTargets(s.TargetList, sc)
-}
-
-// mergeSetOp joins UNION/INTERSECT/EXCEPT branches: a column masked in any
-// branch is masked.
-func mergeSetOp(a, b []outCol) []outCol {
-	hasStar := func(cs []outCol) bool {
-		for _, c := range cs {
-			if c.star != nil {
-				return true
-			}
-		}
-		return false
-	}
-	if len(a) == len(b) && !hasStar(a) && !hasStar(b) {
-		out := make([]outCol, len(a))
-		for i := range a {
-			out[i] = outCol{name: a[i].name, taint: a[i].taint.join(b[i].taint)}
-		}
-		return out
-	}
-	// Widths we cannot line up: one star over every table involved, carrying
-	// every fixed column's taint (fail closed).
-	st := &starRef{}
-	for _, cs := range [][]outCol{a, b} {
-		for _, c := range cs {
-			if c.star != nil {
-				st.tables = append(st.tables, c.star.tables...)
-				st.extra = st.extra.join(c.star.extra)
-			} else {
-				st.extra = st.extra.join(c.taint)
-			}
-		}
-	}
-	return []outCol{{star: st}}
 }
 
 func aliasName(a *pg.Alias, def string) string {
@@ -320,43 +254,6 @@ func (l *lineage) pgStar(qual []*pg.Node, sc *scope) []outCol {
 	return l.starOf(q, sc)
 }
 
-// starOf expands `*` (no qualifier) or `q.*`.
-func (l *lineage) starOf(qual []string, sc *scope) []outCol {
-	rels := sc.rels
-	if len(qual) > 0 {
-		if rel, ok := findRel(sc, qual[len(qual)-1]); ok {
-			rels = []relation{rel}
-		}
-	}
-	var out []outCol
-	for _, r := range rels {
-		switch {
-		case r.base != nil:
-			st := &starRef{tables: []tableRef{*r.base}}
-			if r.renamed {
-				st.extra = l.wholeRow(*r.base)
-			}
-			out = append(out, outCol{star: st})
-		case r.fn:
-			out = append(out, outCol{star: &starRef{extra: r.extra}})
-		default:
-			out = append(out, r.cols...)
-		}
-	}
-	return out
-}
-
-func findRel(sc *scope, alias string) (relation, bool) {
-	for s := sc; s != nil; s = s.parent {
-		for _, r := range s.rels {
-			if r.alias == alias {
-				return r, true
-			}
-		}
-	}
-	return relation{}, false
-}
-
 func pgOutputName(rt *pg.ResTarget) string {
 	if rt.Name != "" {
 		return strings.ToLower(rt.Name)
@@ -408,64 +305,6 @@ func (l *lineage) pgExpr(n *pg.Node, sc *scope) taint {
 	return t.asDerived()
 }
 
-// outColWhole is the taint of any value an output column may hold.
-func (l *lineage) outColWhole(c outCol) taint {
-	if c.star == nil {
-		return c.taint
-	}
-	t := c.star.extra
-	for _, tb := range c.star.tables {
-		t = t.join(l.wholeRow(tb))
-	}
-	return t
-}
-
-func (l *lineage) relWhole(r relation) taint {
-	switch {
-	case r.base != nil:
-		return l.wholeRow(*r.base)
-	case r.fn:
-		return r.extra
-	}
-	var t taint
-	for _, c := range r.cols {
-		t = t.join(l.outColWhole(c))
-	}
-	return t.asDerived()
-}
-
-// relColumn is the taint of column col of relation r.
-func (l *lineage) relColumn(r relation, col string) (taint, bool) {
-	switch {
-	case r.base != nil:
-		if r.renamed {
-			return l.wholeRow(*r.base), true
-		}
-		return l.column(*r.base, col), true
-	case r.fn:
-		return r.extra, true
-	}
-	var t, unsure taint
-	found, anyUnsure := false, false
-	for _, c := range r.cols {
-		switch {
-		case c.star != nil:
-			t = t.join(l.anyColumn(c.star.tables, col)).join(c.star.extra)
-			found = true
-		case c.name == col:
-			t = t.join(c.taint)
-			found = true
-		case c.name == "":
-			unsure = unsure.join(c.taint)
-			anyUnsure = true
-		}
-	}
-	if !found && anyUnsure {
-		return unsure, true
-	}
-	return t, found
-}
-
 func (l *lineage) pgColumnRef(cr *pg.ColumnRef, sc *scope) taint {
 	var parts []string
 	star := false
@@ -498,42 +337,4 @@ func (l *lineage) pgColumnRef(cr *pg.ColumnRef, sc *scope) taint {
 		qual = parts[len(parts)-2]
 	}
 	return l.resolveColumn(qual, parts[len(parts)-1], sc)
-}
-
-// resolveColumn is the taint of column name, qualified by a relation alias
-// or not. A qualifier we cannot place, or no qualifier: every relation that
-// may own the name contributes, outward until one scope surely owns it.
-func (l *lineage) resolveColumn(qual, name string, sc *scope) taint {
-	if qual != "" {
-		if r, ok := findRel(sc, qual); ok {
-			if t, found := l.relColumn(r, name); found {
-				return t
-			}
-		}
-	}
-	var t taint
-	for s := sc; s != nil; s = s.parent {
-		sure := false
-		for _, r := range s.rels {
-			ct, found := l.relColumn(r, name)
-			t = t.join(ct)
-			if found && r.base == nil && !r.fn {
-				sure = true
-			}
-			if r.alias == name && qual == "" {
-				t = t.join(l.relWhole(r)) // SELECT u FROM users u
-			}
-		}
-		if sure {
-			break
-		}
-	}
-	return t
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gw/sluice/config"
 )
 
 // bypassCase: a statement, the result columns the server would describe,
@@ -178,5 +180,21 @@ func TestColumnsMismatchMasksAll(t *testing.T) {
 	rm := d.Mask.Columns(textFields("a", "b", "c"))
 	if got := rm.MaskedColumns(); len(got) != 3 {
 		t.Fatalf("masked %v, want all three", got)
+	}
+}
+
+func TestUndescribedResult(t *testing.T) {
+	p := maskPolicy(t, "mask")
+	rm := p.CheckSQL(Postgres, alice, "SELECT email FROM users").Mask.Columns(nil)
+	row := [][]byte{[]byte("a@b.co"), []byte("1")}
+	if names := rm.MaskRow(row); len(names) != 1 || row[0] != nil || row[1] != nil {
+		t.Fatalf("undescribed masked result must be NULLed: %q %v", row, names)
+	}
+	det := testPolicy(t, config.Policy{Masks: []config.Mask{{Detect: []string{"email"}, Method: "redact"}}})
+	rm = det.CheckSQL(Postgres, alice, "SELECT x FROM t").Mask.Columns(nil)
+	row = [][]byte{[]byte("mail a@b.co"), []byte("1")}
+	rm.MaskRow(row)
+	if string(row[0]) != "mail ****" || string(row[1]) != "1" {
+		t.Fatalf("detectors on undescribed rows: %q", row)
 	}
 }

@@ -21,9 +21,16 @@ type ResultMask struct {
 //
 // A text with several row-returning statements is masked conservatively: a
 // column is masked when the plan of any of them masks that position/name.
+//
+// With no fields at all (a result nobody described) nothing can be lined
+// up: when columns could be masked every value becomes NULL, which is
+// type-correct for any column; a detectors-only plan scans every value.
 func (m *ResultMask) Columns(fields []Field) *RowMasker {
-	if m == nil || len(fields) == 0 {
+	if m == nil {
 		return nil
+	}
+	if len(fields) == 0 {
+		return m.undescribed()
 	}
 	methods := make([]*maskMethod, len(fields))
 	srcs := make([]string, len(fields))
@@ -83,6 +90,27 @@ func (m *ResultMask) Columns(fields []Field) *RowMasker {
 	}
 	if rm.hashing {
 		rm.h = newHMAC(m.key)
+	}
+	return rm
+}
+
+// undescribed is the masker for rows whose columns we were not told.
+func (m *ResultMask) undescribed() *RowMasker {
+	rm := &RowMasker{}
+	if m.all != nil || plansMayMask(m.lin, m.plans) {
+		rm.nullAll = true
+		rm.names = []string{"*"}
+		return rm
+	}
+	if m.detect == nil {
+		return nil
+	}
+	rm.detect = m.detect
+	rm.detectAll = true
+	for _, dm := range m.detect.methods {
+		if dm.kind == methodHash {
+			rm.h = newHMAC(m.key)
+		}
 	}
 	return rm
 }
@@ -168,6 +196,8 @@ type RowMasker struct {
 	detectCols []int
 	hashing    bool
 	h          hash.Hash
+	nullAll    bool // no description: every value becomes NULL
+	detectAll  bool // no description: detectors scan every value
 
 	// Reused per row so MaskRow does not allocate for clean columns.
 	spans    []taggedSpan
@@ -203,6 +233,12 @@ func (r *RowMasker) MaskRow(values [][]byte) []string {
 	if r == nil {
 		return nil
 	}
+	if r.nullAll {
+		for i := range values {
+			values[i] = nil
+		}
+		return r.names
+	}
 	r.arena = r.arena[:0]
 	for _, c := range r.cols {
 		if c.idx < len(values) && values[c.idx] != nil {
@@ -214,7 +250,11 @@ func (r *RowMasker) MaskRow(values [][]byte) []string {
 	}
 	names := r.names
 	hit := false
-	for _, i := range r.detectCols {
+	cols := r.detectCols
+	if r.detectAll {
+		cols = r.allCols(len(values))
+	}
+	for _, i := range cols {
 		if i >= len(values) || len(values[i]) == 0 {
 			continue
 		}
@@ -227,10 +267,22 @@ func (r *RowMasker) MaskRow(values [][]byte) []string {
 			r.hitNames = append(r.hitNames[:0], r.names...)
 			hit = true
 		}
-		r.hitNames = append(r.hitNames, r.fields[i].Name)
+		name := "?"
+		if i < len(r.fields) {
+			name = r.fields[i].Name
+		}
+		r.hitNames = append(r.hitNames, name)
 	}
 	if hit {
 		names = r.hitNames
 	}
 	return names
+}
+
+// allCols is 0..n-1, kept between rows.
+func (r *RowMasker) allCols(n int) []int {
+	for len(r.detectCols) < n {
+		r.detectCols = append(r.detectCols, len(r.detectCols))
+	}
+	return r.detectCols[:n]
 }
