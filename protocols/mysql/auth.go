@@ -71,6 +71,18 @@ func (e *Engine) authenticate(ctx context.Context, cl *leg, hs *handshakeRespons
 		plugin = gm.AUTH_NATIVE_PASSWORD
 	}
 
+	if plugin == gm.AUTH_NATIVE_PASSWORD && plain && len(data) == 0 && hs.Caps&gm.CLIENT_PLUGIN_AUTH != 0 {
+		// libmariadb answers a greeting for another plugin with an empty
+		// response and waits to be switched to its own: do so.
+		if err := cl.writeFlush(appendAuthSwitch(nil, gm.AUTH_NATIVE_PASSWORD, scramble)); err != nil {
+			return nil, err
+		}
+		var err error
+		if data, err = cl.r.Read(); err != nil {
+			return nil, fmt.Errorf("reading auth switch response: %w", err)
+		}
+	}
+
 	switch {
 	case plugin == gm.AUTH_NATIVE_PASSWORD && plain:
 		return e.checkScramble(user, host, data, gm.CalcNativePassword(scramble, []byte(token)))

@@ -48,6 +48,19 @@ func TestMariaDBCLI(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "1045") {
 		t.Fatalf("wrong token: exit %d: %s", code, errOut)
 	}
+	// A client that insists on mysql_native_password: verified against the
+	// configured token; a hash-only identity is switched to caching_sha2
+	// full authentication instead.
+	native := []string{"--default-auth=mysql_native_password", "--ssl", "--skip-ssl-verify-server-cert"}
+	if _, errOut, code := g.runCLI(t, "alice", aliceToken, native, "SELECT 1"); code != 0 {
+		t.Fatalf("native password: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := g.runCLI(t, "alice", "wrong", native, "SELECT 1"); code == 0 || !strings.Contains(errOut, "1045") {
+		t.Fatalf("native password, wrong token: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := g.runCLI(t, "bob", bobToken, native, "SELECT 1"); code != 0 {
+		t.Fatalf("native password for a hash-only identity: exit %d: %s", code, errOut)
+	}
 	// Only the clear token gets a hash-only identity in; inside TLS it may.
 	_, errOut, code = g.runCLI(t, "bob", bobToken, []string{"--ssl", "--skip-ssl-verify-server-cert"}, "SELECT 1")
 	if code != 0 {

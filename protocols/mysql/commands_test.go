@@ -131,3 +131,58 @@ func metricValue(m prometheus.Metric) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+// TestCursorFetchMasked opens a read-only cursor (COM_STMT_EXECUTE with a
+// cursor flag, rows through COM_STMT_FETCH), which no bundled client
+// library drives, so the packets are written here; the server is real.
+func TestCursorFetchMasked(t *testing.T) {
+	g := startGateway(t, gatewayOptions{policy: guardedPolicy})
+	c, err := client.Connect(g.addr, "alice", aliceToken, mdb.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read := func() []byte {
+		t.Helper()
+		p, err := c.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := rawCommand(t, c, append([]byte{gm.COM_STMT_PREPARE}, "SELECT id, email FROM users ORDER BY id"...)...)
+	if ok[0] != hdrOK {
+		t.Fatalf("prepare: %x", ok)
+	}
+	id := ok[1:5]
+	for range 2 { // column definitions (go-mysql negotiates DEPRECATE_EOF)
+		read()
+	}
+	exec := append(append([]byte{gm.COM_STMT_EXECUTE}, id...), gm.CURSOR_TYPE_READ_ONLY, 1, 0, 0, 0)
+	read0 := rawCommand(t, c, exec...)
+	if read0[0] != 2 {
+		t.Fatalf("execute: column count %x", read0)
+	}
+	read()
+	read()
+	term := read()
+	if st, err := okStatus(term, true); err != nil || st&gm.SERVER_STATUS_CURSOR_EXISTS == 0 {
+		t.Fatalf("no cursor opened: %x", term)
+	}
+	fetch := append(append([]byte{gm.COM_STMT_FETCH}, id...), 10, 0, 0, 0)
+	row := rawCommand(t, c, fetch...)
+	cols := []columnDef{{Type: gm.MYSQL_TYPE_LONG}, {Type: gm.MYSQL_TYPE_VAR_STRING}}
+	vals, err := decodeBinaryRow(row, cols, nil)
+	if err != nil {
+		t.Fatalf("fetched row %x: %v", row, err)
+	}
+	if string(vals[1]) != "****.com" {
+		t.Fatalf("fetched email %q, want masked", vals[1])
+	}
+	for {
+		p := read()
+		if isTerminator(p) {
+			break
+		}
+	}
+}
