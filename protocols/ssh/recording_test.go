@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,5 +216,31 @@ func TestAdminKillEndsSession(t *testing.T) {
 	}
 	if rec := g.closedSession(t, "web1"); rec.Status != session.StatusKilled {
 		t.Fatalf("status %q", rec.Status)
+	}
+}
+
+func TestExportedCastPlaysInAsciinema(t *testing.T) {
+	g := startGateway(t)
+	testenvBinary(t, "asciinema")
+	args := append(g.sshArgs(g.aliceKey), "-tt", "alice+web1@127.0.0.1", "echo cast-$((7*6))")
+	if r := run(t, nil, "ssh", args...); r.code != 0 {
+		t.Fatalf("ssh: %d %s", r.code, r.stderr)
+	}
+	rec := g.closedSession(t, "web1")
+	castPath := filepath.Join(g.dir, "export.cast")
+	f, err := os.Create(castPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := replay.ExportCast(f, g.deps.Store.Dir(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The Debian asciinema reads /dev/tty: give it one with script(1).
+	r := run(t, nil, "script", "-qec", "asciinema play -s 50 "+castPath, "/dev/null")
+	if r.code != 0 || !strings.Contains(r.stdout, "cast-42") {
+		t.Fatalf("asciinema play: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
 	}
 }
