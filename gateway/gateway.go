@@ -15,8 +15,11 @@ import (
 	"github.com/sluice-gw/sluice/identity"
 	"github.com/sluice-gw/sluice/metrics"
 	"github.com/sluice-gw/sluice/policy"
+	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/protocols/listener"
+	"github.com/sluice-gw/sluice/protocols/mysql"
 	"github.com/sluice-gw/sluice/protocols/postgres"
+	"github.com/sluice-gw/sluice/protocols/ssh"
 	"github.com/sluice-gw/sluice/servertls"
 	"github.com/sluice-gw/sluice/session"
 )
@@ -51,7 +54,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	}
 	m := metrics.New()
 	broker := policy.NewBroker(cfg.Approvals, policy.BrokerOptions{Log: log, OnOutcome: func(_ policy.ApprovalRequest, o policy.Outcome) {
-		m.Approvals.WithLabelValues(outcomeLabel(o)).Inc()
+		m.Approvals.WithLabelValues(policy.OutcomeLabel(o)).Inc()
 	}})
 	g := &Gateway{
 		cfg:   cfg,
@@ -67,18 +70,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	return g, nil
 }
 
-func outcomeLabel(o policy.Outcome) string {
-	switch {
-	case o.Approved:
-		return "approved"
-	case o.TimedOut:
-		return "timeout"
-	case o.Cancelled:
-		return "cancelled"
-	}
-	return "denied"
-}
-
 // Deps are the shared engine dependencies (for tests and the admin API).
 func (g *Gateway) Deps() listener.Deps { return g.deps }
 
@@ -87,6 +78,7 @@ func (g *Gateway) bind() error {
 	if err != nil {
 		return err
 	}
+	hasSSH := false
 	for i := range g.cfg.Targets {
 		t := &g.cfg.Targets[i]
 		var eng listener.Engine
@@ -97,12 +89,41 @@ func (g *Gateway) bind() error {
 				return err
 			}
 			eng = e
+		case "mysql":
+			e, err := mysql.New(t, g.deps)
+			if err != nil {
+				return err
+			}
+			eng = e
 		default:
-			continue
+			hasSSH = true
+			continue // ssh and command targets share the SSH listener
 		}
 		if err := g.listen(t.Name, t.Listen, eng); err != nil {
 			return err
 		}
+	}
+	if hasSSH {
+		if g.cfg.SSH.Listen == "" {
+			return fmt.Errorf("%s: ssh.listen: ssh and command targets need the SSH listener", g.cfg.Path())
+		}
+		e, err := ssh.New(g.cfg, g.deps)
+		if err != nil {
+			return err
+		}
+		if err := g.listen("ssh", g.cfg.SSH.Listen, e); err != nil {
+			return err
+		}
+	}
+	if g.cfg.Admin.Listen != "" {
+		ln, err := net.Listen("tcp", g.cfg.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin.listen %s: %w", g.cfg.Admin.Listen, err)
+		}
+		g.Addrs["admin"] = ln.Addr().String()
+		g.closers = append(g.closers, func() { ln.Close() })
+		h := admin.New(admin.Deps{Config: g.cfg, Store: g.deps.Store, Broker: g.deps.Broker, Metrics: g.deps.Metrics, Auth: g.deps.Auth, Log: g.log.With("listener", "admin")})
+		g.serves = append(g.serves, func(ctx context.Context) error { return admin.ServeListener(ctx, ln, h) })
 	}
 	return nil
 }

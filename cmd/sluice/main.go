@@ -40,6 +40,8 @@ func newRoot() *cobra.Command {
 	})
 	// One constructor per subcommand, each in its own file.
 	root.AddCommand(
+		newServeCmd(),
+		newDemoCmd(),
 		newVersionCmd(),
 		newApprovalsCmd(), newApproveCmd(), newDenyCmd(),
 		newSessionsCmd(), newReplayCmd(), newVerifyCmd(), newWatchCmd(),
