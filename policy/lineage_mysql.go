@@ -138,7 +138,8 @@ func (l *lineage) myFrom(n ast.ResultSetNode, sc *scope) []relation {
 			rels = append(rels, l.myFrom(x.Left, sc)...)
 		}
 		if x.Right != nil {
-			rels = append(rels, l.myFrom(x.Right, sc)...)
+			// LATERAL on the right sees the left side.
+			rels = append(rels, l.myFrom(x.Right, sc.with(rels))...)
 		}
 		return rels
 	case *ast.TableSource:

@@ -212,8 +212,10 @@ func (l *lineage) pgFromItem(n *pg.Node, sc *scope) []relation {
 		}
 		return []relation{{alias: aliasName(x.RangeSubselect.Alias, ""), cols: cols}}
 	case *pg.Node_JoinExpr:
-		rels := l.pgFromItem(x.JoinExpr.Larg, sc)
-		return append(rels, l.pgFromItem(x.JoinExpr.Rarg, sc)...)
+		left := l.pgFromItem(x.JoinExpr.Larg, sc)
+		// LATERAL on the right sees the left side.
+		right := l.pgFromItem(x.JoinExpr.Rarg, sc.with(left))
+		return append(left, right...)
 	case *pg.Node_RangeTableSample:
 		if x.RangeTableSample.Relation != nil {
 			return l.pgFromItem(x.RangeTableSample.Relation, sc)

@@ -28,6 +28,16 @@ func (s *scope) cte(name string) ([]outCol, bool) {
 	return nil, false
 }
 
+// with is the scope plus more relations (the left side of a join, for a
+// LATERAL right side), without changing the scope itself.
+func (s *scope) with(more []relation) *scope {
+	if len(more) == 0 {
+		return s
+	}
+	rels := make([]relation, 0, len(s.rels)+len(more))
+	return &scope{rels: append(append(rels, s.rels...), more...), parent: s.parent, ctes: s.ctes}
+}
+
 // colTaintAll is the taint of any column an outCol may stand for.
 func colTaintAll(c outCol) taint {
 	if c.star == nil {

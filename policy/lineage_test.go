@@ -89,6 +89,15 @@ var bypassSuite = []bypassCase{
 	{Postgres, "EXECUTE stmt1", []string{"a", "b"}, []string{"a", "b"}},
 	{Postgres, "FETCH ALL FROM c1", []string{"a"}, []string{"a"}},
 	{Postgres, "SELEC email FROM users", []string{"email"}, []string{"email"}},
+	{Postgres, "SELECT * FROM users u JOIN LATERAL (SELECT u.email AS x) l ON true", []string{"id", "email", "x"}, []string{"email", "x"}},
+	{Postgres, "SELECT (u).* FROM users u", []string{"id", "email"}, []string{"id", "email"}}, // width unknown: all
+	{Postgres, "SELECT (json_populate_record(null::users, row_to_json(u))).email FROM users u", []string{"email"}, []string{"email"}},
+	{Postgres, "SELECT j.email FROM (users JOIN orders USING (id)) AS j", []string{"email"}, []string{"email"}},
+	{Postgres, "SELECT t.email FROM (TABLE users) t", []string{"email"}, []string{"email"}},
+	{Postgres, "SELECT x.* FROM json_to_recordset((SELECT json_agg(u) FROM users u)) AS x(email text)", []string{"email"}, []string{"email"}},
+	{Postgres, "SELECT (users.*)::text FROM users", []string{"users"}, []string{"users"}},
+	{Postgres, "SELECT ARRAY(SELECT email FROM users)", []string{"array"}, []string{"array"}},
+	{Postgres, "SELECT length(email) > 5 AS long FROM users", []string{"long"}, []string{"long"}},
 	// Several statements: masked if any plan masks the position.
 	{Postgres, "SELECT 1 AS a; SELECT email FROM users", []string{"email"}, []string{"email"}},
 
@@ -111,6 +120,11 @@ var bypassSuite = []bypassCase{
 	{MySQL, "SELECT upper(ssn) FROM people", []string{"upper(ssn)"}, []string{"upper(ssn)"}},
 	{MySQL, "SELECT u.* FROM users u", []string{"id", "email"}, []string{"email"}},
 	{MySQL, "EXECUTE s1", []string{"a"}, []string{"a"}},
+	{MySQL, "SELECT * FROM users u JOIN orders o ON o.uid = u.id", []string{"id", "email", "id", "total"}, []string{"email"}},
+	{MySQL, "SELECT e FROM (SELECT email AS e FROM users) AS s", []string{"e"}, []string{"e"}},
+	{MySQL, "SELECT s.x FROM (SELECT ssn FROM people) AS s (x)", []string{"x"}, []string{"x"}},
+	{MySQL, "SELECT IF(1, email, '') FROM users", []string{"IF(1, email, '')"}, []string{"IF(1, email, '')"}},
+	{MySQL, "TABLE users", []string{"id", "email"}, []string{"email"}},
 }
 
 func TestLineageBypassSuite(t *testing.T) {
