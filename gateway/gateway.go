@@ -11,11 +11,11 @@ import (
 	"net"
 	"sync"
 
+	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/identity"
 	"github.com/sluice-gw/sluice/metrics"
 	"github.com/sluice-gw/sluice/policy"
-	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/protocols/listener"
 	"github.com/sluice-gw/sluice/protocols/mysql"
 	"github.com/sluice-gw/sluice/protocols/postgres"
