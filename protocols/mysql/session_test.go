@@ -111,3 +111,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestQueryLogTagsAndParams(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	db := g.open(t, "alice", aliceToken, "interpolateParams=false")
+	if err := db.QueryRow("SELECT name FROM users WHERE id = ? /* app='web',route='checkout' */", 2).Scan(new(string)); err != nil {
+		t.Fatal(err)
+	}
+	events := g.queryLog(t)
+	if !hasEvent(events, func(e session.QueryEvent) bool {
+		return strings.HasPrefix(e.Statement, "SELECT name FROM users") && e.Tags["app"] == "web" &&
+			e.Tags["route"] == "checkout" && len(e.Params) == 1 && e.Params[0] == "2" && e.Rows == 1 &&
+			len(e.Sample) == 1 && e.Sample[0][0] == "Bo" && e.Decision == "allow"
+	}) {
+		t.Fatalf("execution not logged with tags, params, rows and sample: %+v", events)
+	}
+}
