@@ -1,5 +1,26 @@
 package policy
 
+// Mask methods, per column type (Field.Type / Field.Binary / Field.Size):
+//
+//	redact   text: "****"; JSON text: "\"****\""; int/float/numeric text: "0";
+//	         binary int2/int4/int8 and float4/float8: zero of that width;
+//	         anything else (bool, time, bytes, binary numeric/JSON): NULL.
+//	partial  text: "****" + last keep characters (runes); a value no longer
+//	         than keep is fully "****"; other types: as redact.
+//	hash     text: 16 hex chars of HMAC-SHA256(hash_key, value) (stable, so
+//	         joins and GROUP BY still work); int: a non-negative integer of
+//	         the column's width from the same HMAC (text digits, or binary
+//	         big-endian of Size 2/4/8); float/numeric text: that integer in
+//	         int4 range; other types and binary float/numeric: NULL.
+//	null     NULL for every type.
+//	email    text: "****" + "@domain" (from the last @); no @: "****";
+//	         other types: as redact.
+//
+// A column that is an expression of a masked column (upper(email), a CASE,
+// an aggregate) gets redact instead of partial/email: keeping "the last 4
+// characters" of an arbitrary expression could keep anything. NULL stays
+// NULL under every method.
+
 import (
 	"crypto/hmac"
 	"crypto/sha256"

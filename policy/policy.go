@@ -10,6 +10,15 @@
 //	d.Action / d.Rule / d.Message / d.Mask
 //	rm := d.Mask.Columns(fields)          // nil = nothing to mask for these columns
 //	masked := rm.MaskRow(values)          // values replaced in place; returns names of masked columns
+//	line, masked := rm.MaskCopyText(line) // COPY ... TO STDOUT text rows (fields without names)
+//	d.Statements                          // what each statement is (kind, tables, functions), for the record
+//
+// Verdicts: every statement of a text is judged (first matching rule, else
+// the policy default); the strictest wins (block > review > allow). Rule
+// names "unparseable" and "lineage" are the policy's own: a statement the
+// parser rejects, and a statement whose masked data cannot be followed
+// (rows of unknown origin with lineage: block, or a write that copies masked
+// values where the masks do not apply).
 package policy
 
 // Dialect is the SQL dialect of a statement.
