@@ -71,10 +71,11 @@ func (e *Engine) authenticate(ctx context.Context, cl *leg, hs *handshakeRespons
 		plugin = gm.AUTH_NATIVE_PASSWORD
 	}
 
-	if plugin == gm.AUTH_NATIVE_PASSWORD && plain && len(data) == 0 && hs.Caps&gm.CLIENT_PLUGIN_AUTH != 0 {
+	usable := plugin == gm.AUTH_NATIVE_PASSWORD && plain || plugin == gm.AUTH_CLEAR_PASSWORD && overTLS
+	if usable && len(data) == 0 && hs.Caps&gm.CLIENT_PLUGIN_AUTH != 0 {
 		// libmariadb answers a greeting for another plugin with an empty
 		// response and waits to be switched to its own: do so.
-		if err := cl.writeFlush(appendAuthSwitch(nil, gm.AUTH_NATIVE_PASSWORD, scramble)); err != nil {
+		if err := cl.writeFlush(appendAuthSwitch(nil, plugin, scramble)); err != nil {
 			return nil, err
 		}
 		var err error

@@ -61,6 +61,12 @@ func TestMariaDBCLI(t *testing.T) {
 	if _, errOut, code := g.runCLI(t, "bob", bobToken, native, "SELECT 1"); code != 0 {
 		t.Fatalf("native password for a hash-only identity: exit %d: %s", code, errOut)
 	}
+	// mysql_clear_password is honoured inside TLS only; outside, the client
+	// is switched to caching_sha2 (and this CLI then cannot log in).
+	clear := []string{"--default-auth=mysql_clear_password", "--enable-cleartext-plugin"}
+	if _, errOut, code := g.runCLI(t, "bob", bobToken, append(clear, "--ssl", "--skip-ssl-verify-server-cert"), "SELECT 1"); code != 0 {
+		t.Fatalf("clear password inside TLS: exit %d: %s", code, errOut)
+	}
 	// Only the clear token gets a hash-only identity in; inside TLS it may.
 	_, errOut, code = g.runCLI(t, "bob", bobToken, []string{"--ssl", "--skip-ssl-verify-server-cert"}, "SELECT 1")
 	if code != 0 {
