@@ -9,6 +9,7 @@ import (
 // every time rather than pinning its memory.
 const (
 	cacheEntries  = 4096
+	cacheKeyBytes = 8 << 20 // per cache: bounds memory when texts are long
 	maxCachedText = 16 << 10
 )
 
@@ -27,9 +28,11 @@ func (c *dialectCache) init() {
 // hit only sets an atomic flag, so lookups share a read lock and never
 // allocate.
 type clockCache struct {
-	mu  sync.RWMutex
-	m   map[string]*cacheEntry
-	max int
+	mu       sync.RWMutex
+	m        map[string]*cacheEntry
+	max      int
+	bytes    int // total key length
+	maxBytes int
 }
 
 type cacheEntry struct {
@@ -40,6 +43,7 @@ type cacheEntry struct {
 func (c *clockCache) init(max int) {
 	c.m = make(map[string]*cacheEntry, max)
 	c.max = max
+	c.maxBytes = cacheKeyBytes
 }
 
 func (c *clockCache) get(key string) *analysis {
@@ -61,10 +65,11 @@ func (c *clockCache) put(key string, a *analysis) {
 	if _, ok := c.m[key]; ok {
 		return
 	}
-	if len(c.m) >= c.max {
+	for len(c.m) > 0 && (len(c.m) >= c.max || c.bytes+len(key) > c.maxBytes) {
 		c.evictLocked()
 	}
 	c.m[key] = &cacheEntry{a: a}
+	c.bytes += len(key)
 }
 
 // evictLocked drops about an eighth of the entries, preferring those not
@@ -84,6 +89,7 @@ func (c *clockCache) evictLocked() {
 				continue
 			}
 			delete(c.m, k)
+			c.bytes -= len(k)
 			want--
 		}
 	}

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"unsafe"
@@ -67,6 +68,17 @@ func TestCacheBounded(t *testing.T) {
 	}
 	if c.get("k999") == nil {
 		t.Fatal("latest entry evicted")
+	}
+	// Long texts are bounded by bytes, not only by count.
+	var b clockCache
+	b.init(1000)
+	b.maxBytes = 10 << 10
+	long := strings.Repeat("x", 1000)
+	for i := 0; i < 100; i++ {
+		b.put(strconv.Itoa(i)+long, a)
+	}
+	if b.bytes > b.maxBytes || b.len() > 11 {
+		t.Fatalf("cache holds %d bytes in %d entries", b.bytes, b.len())
 	}
 }
 
