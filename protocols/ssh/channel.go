@@ -3,6 +3,7 @@ package ssh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ type sessionChannel struct {
 	up     gossh.Channel
 
 	pty     *ptyRequest // set by pty-req, before shell/exec
-	started bool        // shell, exec or subsystem accepted
+	started atomic.Bool // shell, exec or subsystem accepted
 
 	rec   atomic.Pointer[terminalRecorder] // set once shell/exec starts
 	sftp  atomic.Pointer[sftpLog]          // set when the sftp subsystem starts
@@ -30,6 +31,13 @@ type sessionChannel struct {
 	input atomic.Bool                      // record "i" events
 
 	workers *sync.WaitGroup // the channel's goroutines; run waits for them
+	closeMu *sync.Mutex     // held around CloseWrite (see clientConn.track)
+}
+
+func (ch *sessionChannel) closeWrite() {
+	ch.closeMu.Lock()
+	defer ch.closeMu.Unlock()
+	_ = ch.client.CloseWrite()
 }
 
 // relaySession opens the upstream twin of a client session channel and
@@ -50,8 +58,9 @@ func (c *clientConn) relaySession(ctx context.Context, nc gossh.NewChannel) {
 		up.Close()
 		return
 	}
-	defer c.track(client)()
-	ch := &sessionChannel{c: c, client: client, up: up}
+	closeMu, untrack := c.track(client)
+	defer untrack()
+	ch := &sessionChannel{c: c, client: client, up: up, closeMu: closeMu}
 	ch.run(ctx, creqs, ureqs)
 }
 
@@ -117,11 +126,16 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 		}
 	}
 	outputs.Wait()
+	if len(exits) == 0 && ctx.Err() == nil && ch.started.Load() {
+		// The upstream ended the channel without an exit status, and the
+		// client did not ask for it: the upstream connection died.
+		_, _ = io.WriteString(ch.client.Stderr(), fmt.Sprintf("\r\nsluice: the connection to target %q was lost\r\n", ch.c.target.Name))
+	}
 	for _, r := range exits {
 		_, _ = ch.client.SendRequest(r.Type, false, r.Payload)
 		ch.recordExit(r)
 	}
-	_ = ch.client.CloseWrite()
+	ch.closeWrite()
 	_ = ch.client.Close()
 	cancel()
 	workers.Wait()
@@ -219,7 +233,7 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 	switch r.Type {
 	case "pty-req":
 		p, err := parsePty(r.Payload)
-		if err != nil || ch.started {
+		if err != nil || ch.started.Load() {
 			refuse(r)
 			return
 		}
@@ -246,30 +260,30 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 		}
 		ch.forward(r)
 	case "shell":
-		if ch.started {
+		if ch.started.Load() {
 			refuse(r)
 			return
 		}
-		ch.started = true
+		ch.started.Store(true)
 		ch.startRecording("")
 		ch.startInput(ctx, true)
 		ch.forward(r)
 	case "exec":
 		var e execRequest
-		if gossh.Unmarshal(r.Payload, &e) != nil || ch.started {
+		if gossh.Unmarshal(r.Payload, &e) != nil || ch.started.Load() {
 			refuse(r)
 			return
 		}
-		ch.started = true
+		ch.started.Store(true)
 		ch.exec(ctx, r, e.Command)
 	case "subsystem":
 		var s subsystemRequest
-		if gossh.Unmarshal(r.Payload, &s) != nil || ch.started || s.Name != "sftp" {
+		if gossh.Unmarshal(r.Payload, &s) != nil || ch.started.Load() || s.Name != "sftp" {
 			ch.c.logEvent("subsystem_denied", map[string]any{"name": s.Name})
 			refuse(r)
 			return
 		}
-		ch.started = true
+		ch.started.Store(true)
 		ch.sftp.Store(newSFTPLog(ch.c.logEvent))
 		ch.c.logEvent("subsystem", map[string]any{"name": s.Name})
 		ch.startInput(ctx, false)
@@ -296,7 +310,7 @@ func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command st
 		}
 		_, _ = io.WriteString(ch.client.Stderr(), v.message)
 		_, _ = ch.client.SendRequest("exit-status", false, gossh.Marshal(exitStatus{Status: 126}))
-		_ = ch.client.CloseWrite()
+		ch.closeWrite()
 		_ = ch.up.Close()
 		return
 	}

@@ -73,7 +73,8 @@ func (c *clientConn) runCommand(ctx context.Context, nc gossh.NewChannel) {
 	if err != nil {
 		return
 	}
-	defer c.track(client)()
+	_, untrack := c.track(client)
+	defer untrack()
 	ctx, cancel := context.WithCancel(ctx)
 	cc := &commandChannel{c: c, client: client, proc: make(chan *os.Process, 1)}
 	var running sync.WaitGroup

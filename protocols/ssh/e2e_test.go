@@ -117,6 +117,9 @@ func TestCommandTarget(t *testing.T) {
 	if r.code != 0 || r.stdout != "profile=sluice-readonly\nargs=s3 ls\n" {
 		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
 	}
+	if r := g.ssh(t, "alice+asuser"); r.code != 0 || r.stdout != g.sshd.User+"\n" {
+		t.Fatalf("run_as: got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
 	args := append(g.sshArgs(g.aliceKey), "-tt", "alice+local@127.0.0.1")
 	r = run(t, nil, "ssh", args...)
 	if r.code != 0 || !strings.Contains(r.stdout, "profile=sluice-readonly") {

@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sluice-gw/sluice/config"
@@ -123,19 +125,24 @@ type clientConn struct {
 	upstream *gossh.Client // nil for command targets
 	channels sync.WaitGroup
 
+	bytesIn, bytesOut prometheus.Counter
+
 	mu   sync.Mutex
-	open map[gossh.Channel]struct{} // client session channels, to tell them why the session ends
+	open map[gossh.Channel]*sync.Mutex // client session channels, to tell them why the session ends
 }
 
-// track registers a client channel until the returned func is called.
-func (c *clientConn) track(ch gossh.Channel) (untrack func()) {
+// track registers a client channel until the returned func is called. The
+// mutex serialises tell's writes with the channel's CloseWrite, which
+// x/crypto/ssh does not synchronise with concurrent writes.
+func (c *clientConn) track(ch gossh.Channel) (*sync.Mutex, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.open == nil {
-		c.open = map[gossh.Channel]struct{}{}
+		c.open = map[gossh.Channel]*sync.Mutex{}
 	}
-	c.open[ch] = struct{}{}
-	return func() {
+	mu := &sync.Mutex{}
+	c.open[ch] = mu
+	return mu, func() {
 		c.mu.Lock()
 		delete(c.open, ch)
 		c.mu.Unlock()
@@ -147,16 +154,15 @@ func (c *clientConn) track(ch gossh.Channel) (untrack func()) {
 // second, then the caller closes the connection, which ends them.
 func (c *clientConn) tell(msg string) {
 	c.mu.Lock()
-	chans := make([]gossh.Channel, 0, len(c.open))
-	for ch := range c.open {
-		chans = append(chans, ch)
-	}
+	open := maps.Clone(c.open)
 	c.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, ch := range chans {
+	for ch, mu := range open {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
 			_, _ = io.WriteString(ch.Stderr(), "\r\nsluice: "+msg+"\r\n")
 		}()
 	}
@@ -196,6 +202,8 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 	}
 	c.sess = sess
 	c.log = c.log.With("session", sess.ID())
+	c.bytesIn = m.Bytes.WithLabelValues(c.protocol(), c.target.Name, "in")
+	c.bytesOut = m.Bytes.WithLabelValues(c.protocol(), c.target.Name, "out")
 	m.ActiveSessions.WithLabelValues(c.protocol(), c.target.Name).Inc()
 	defer m.ActiveSessions.WithLabelValues(c.protocol(), c.target.Name).Dec()
 

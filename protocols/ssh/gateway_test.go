@@ -68,6 +68,10 @@ targets:
     protocol: command
     command: [sh, -c, 'echo "profile=$AWS_PROFILE"; echo "args=$*"', sh]
     env: {AWS_PROFILE: sluice-readonly}
+  - name: asuser
+    protocol: command
+    command: [id, -un]
+    run_as: "{{USER}}"
 ssh:
   host_key: {{DIR}}/data/ssh_host_ed25519_key
 policies:

@@ -26,5 +26,9 @@ func (c *clientConn) logEvent(kind string, fields map[string]any) {
 }
 
 func (c *clientConn) countBytes(direction string, n int) {
-	c.e.deps.Metrics.Bytes.WithLabelValues(c.protocol(), c.target.Name, direction).Add(float64(n))
+	if direction == "in" {
+		c.bytesIn.Add(float64(n))
+	} else {
+		c.bytesOut.Add(float64(n))
+	}
 }

@@ -154,7 +154,8 @@ func TestUpstreamKilledMidSessionSealsRecording(t *testing.T) {
 	// The remote shell kills its own sshd session process: the upstream
 	// connection dies under a live session.
 	r := g.ssh(t, "alice+web1", "echo before-kill; sleep 0.2; kill -9 $PPID; sleep 5; echo after-kill")
-	if r.code != 255 || !strings.Contains(r.stdout, "before-kill") || strings.Contains(r.stdout, "after-kill") {
+	if r.code != 255 || !strings.Contains(r.stdout, "before-kill") || strings.Contains(r.stdout, "after-kill") ||
+		!strings.Contains(r.stderr, `connection to target "web1" was lost`) {
 		t.Fatalf("got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
 	}
 	rec := g.closedSession(t, "web1")
