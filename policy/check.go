@@ -183,7 +183,7 @@ func (p *Policy) build(d Dialect, sql string) *analysis {
 		return a
 	}
 	if lin.launder != "" && len(p.colRules) > 0 {
-		a.launder = fmt.Sprintf("statement blocked by sluice policy %q: it writes masked data where the masks do not apply (%s)", p.name, lin.launder)
+		a.launder = fmt.Sprintf("statement blocked by sluice policy %q: %s", p.name, lin.launder)
 	}
 	rm := &ResultMask{lin: lin, detect: p.detect, key: p.hashKey}
 	if len(p.colRules) > 0 {

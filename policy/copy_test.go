@@ -61,3 +61,27 @@ func FuzzMaskCopyText(f *testing.F) {
 func configWithPartial() config.Policy {
 	return config.Policy{Masks: []config.Mask{{Columns: []string{"t.note"}, Method: "partial", Keep: 3}}}
 }
+
+func TestCopyFormatsThatCannotBeMasked(t *testing.T) {
+	p := maskPolicy(t, "mask")
+	for sql, blocked := range map[string]bool{
+		"COPY users TO STDOUT (FORMAT csv)":                        true,
+		"COPY users TO STDOUT WITH CSV HEADER":                     true,
+		"COPY (SELECT email FROM users) TO STDOUT (FORMAT binary)": true,
+		"COPY orders TO STDOUT (FORMAT csv)":                       true, // *.ssn and secret may be columns of any table
+		"COPY (SELECT id FROM users) TO STDOUT (FORMAT csv)":       false,
+		"COPY users TO STDOUT (FORMAT text)":                       false,
+	} {
+		d := p.CheckSQL(Postgres, alice, sql)
+		if got := d.Action == Block && d.Rule == "lineage"; got != blocked {
+			t.Errorf("%q: %v %q %q, want blocked=%v", sql, d.Action, d.Rule, d.Message, blocked)
+		}
+	}
+	q := testPolicy(t, config.Policy{Masks: []config.Mask{{Columns: []string{"users.email"}, Method: "redact"}}})
+	if d := q.CheckSQL(Postgres, alice, "COPY orders TO STDOUT (FORMAT csv)"); d.Action != Allow {
+		t.Errorf("orders has nothing masked: %v %q", d.Action, d.Message)
+	}
+	if d := q.CheckSQL(Postgres, alice, "COPY users TO STDOUT (FORMAT csv)"); d.Action != Block || d.Message != `statement blocked by sluice policy "p": COPY in csv format cannot be masked (use the text format)` {
+		t.Errorf("users csv: %v %q", d.Action, d.Message)
+	}
+}

@@ -29,7 +29,7 @@ func (l *lineage) noteLaunder(t taint, dest tableRef, col string) {
 	if col != "" {
 		where += "." + col
 	}
-	l.launder = src + " -> " + where
+	l.launder = "it writes masked data where the masks do not apply (" + src + " -> " + where + ")"
 }
 
 func rangeVarRef(rv *pg.RangeVar) tableRef {

@@ -75,7 +75,8 @@ type outPlan struct {
 // lineage resolves columns against a policy's column rules.
 type lineage struct {
 	rules []colRule
-	// launder describes the first write of masked data found ("" = none).
+	// launder says why masked data would escape the masks ("" = it does not):
+	// a write to an unmasked place, or a COPY format we cannot mask.
 	launder string
 }
 

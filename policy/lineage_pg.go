@@ -53,6 +53,9 @@ func (l *lineage) pgStatementIn(n *pg.Node, parent *scope) (*outPlan, bool) {
 		if s.IsFrom || s.IsProgram || s.Filename != "" {
 			return nil, false // rows do not come back to the client
 		}
+		if f := copyFormat(s); f != "text" {
+			defer l.refuseUnmaskable(n, parent, f)
+		}
 		if s.Query != nil {
 			return l.pgStatementIn(s.Query, parent)
 		}
@@ -339,4 +342,40 @@ func (l *lineage) pgColumnRef(cr *pg.ColumnRef, sc *scope) taint {
 		qual = parts[len(parts)-2]
 	}
 	return l.resolveColumn(qual, parts[len(parts)-1], sc)
+}
+
+// copyFormat is a COPY's format option ("text" when not given).
+func copyFormat(s *pg.CopyStmt) string {
+	for _, o := range s.Options {
+		d := o.GetDefElem()
+		if d == nil || !strings.EqualFold(d.Defname, "format") {
+			continue
+		}
+		if str := d.Arg.GetString_(); str != nil {
+			return strings.ToLower(str.Sval)
+		}
+		return "unknown"
+	}
+	return "text"
+}
+
+// refuseUnmaskable blocks COPY TO STDOUT in csv/binary format when its rows
+// would need masking: MaskCopyText reads the text format only.
+func (l *lineage) refuseUnmaskable(n *pg.Node, parent *scope, format string) {
+	s := n.GetCopyStmt()
+	var plan *outPlan
+	if s.Query != nil {
+		plan, _ = l.pgStatementIn(s.Query, parent)
+	} else if s.Relation != nil {
+		plan = &outPlan{cols: []outCol{{star: &starRef{tables: []tableRef{rangeVarRef(s.Relation)}}}}}
+	}
+	if plan == nil || l.launder != "" {
+		return
+	}
+	for _, c := range plan.cols {
+		if t := l.outColWhole(c); t.masked() {
+			l.launder = "COPY in " + format + " format cannot be masked (use the text format)"
+			return
+		}
+	}
 }
