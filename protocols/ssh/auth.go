@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ func (a *authState) serverConfig() *gossh.ServerConfig {
 	sc := &gossh.ServerConfig{
 		PublicKeyCallback: func(md gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
 			return a.authenticate(md.User(), func(name string) (*identity.Identity, error) {
+				if cert, ok := key.(*gossh.Certificate); ok {
+					return a.certificate(name, cert)
+				}
 				return a.e.deps.Auth.PublicKey(name, key)
 			})
 		},
@@ -143,4 +147,28 @@ func splitUser(user string) (name, target string, ok bool) {
 		return "", "", false
 	}
 	return user[:i], user[i+1:], true
+}
+
+// certificate authenticates name by an SSH user certificate signed by one of
+// identity.ssh_user_ca: valid now, a user certificate, name among its
+// principals, no critical option we do not enforce. The identity itself
+// must be configured (its groups come from the config).
+func (a *authState) certificate(name string, cert *gossh.Certificate) (*identity.Identity, error) {
+	if len(a.e.userCAs) == 0 {
+		return nil, identity.ErrBadCredentials
+	}
+	checker := &gossh.CertChecker{
+		IsUserAuthority: func(auth gossh.PublicKey) bool {
+			for _, ca := range a.e.userCAs {
+				if bytes.Equal(ca.Marshal(), auth.Marshal()) {
+					return true
+				}
+			}
+			return false
+		},
+	}
+	if err := checker.CheckCert(name, cert); err != nil {
+		return nil, fmt.Errorf("ssh certificate: %w", errors.Join(identity.ErrBadCredentials, err))
+	}
+	return a.e.deps.Auth.Verified(name, "ssh-cert")
 }

@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -124,5 +125,28 @@ func TestCommandTarget(t *testing.T) {
 	r = run(t, nil, "ssh", args...)
 	if r.code != 0 || !strings.Contains(r.stdout, "profile=sluice-readonly") {
 		t.Fatalf("pty: got code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestUserCertificate(t *testing.T) {
+	g := startGateway(t)
+	for _, c := range []struct {
+		principal string
+		wantOK    bool
+	}{{"alice", true}, {"mallory", false}} {
+		key := g.dir + "/cert_key_" + c.principal
+		pub := writeKey(t, key)
+		if err := os.WriteFile(key+".pub", []byte(marshalAuthorized(pub)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("ssh-keygen", "-q", "-s", g.caKey, "-I", "test", "-n", c.principal, "-V", "-5m:+1h", key+".pub").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh-keygen: %v %s", err, out)
+		}
+		args := append(g.sshArgs(key), "alice+web1@127.0.0.1", "echo", "cert-ok")
+		r := run(t, nil, "ssh", args...)
+		if c.wantOK != (r.code == 0 && r.stdout == "cert-ok\n") {
+			t.Fatalf("principal %s: code=%d stdout=%q stderr=%q", c.principal, r.code, r.stdout, r.stderr)
+		}
 	}
 }

@@ -39,6 +39,7 @@ type Engine struct {
 	log       *slog.Logger
 	hostKey   gossh.Signer
 	upstreams map[string]*upstreamDialer // by target name; ssh targets only
+	userCAs   []gossh.PublicKey          // identity.ssh_user_ca
 }
 
 // New loads (or creates on first start) the gateway's host key and prepares
@@ -61,6 +62,13 @@ func New(cfg *config.Config, deps listener.Deps) (*Engine, error) {
 		return nil, fmt.Errorf("ssh.host_key: %w", err)
 	}
 	e := &Engine{cfg: cfg, deps: deps, log: log.With("protocol", "ssh"), hostKey: hk, upstreams: map[string]*upstreamDialer{}}
+	for i, line := range cfg.Identity.SSHUserCA {
+		ca, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("identity.ssh_user_ca[%d]: %w", i, err)
+		}
+		e.userCAs = append(e.userCAs, ca)
+	}
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		switch t.Protocol {

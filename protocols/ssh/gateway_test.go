@@ -37,6 +37,7 @@ type testGateway struct {
 	dir        string
 	knownHosts string // the client's known_hosts, pinning the gateway key
 	aliceKey   string // alice's private key file
+	caKey      string // the user CA's private key file
 	sshd       *testenv.SSHD
 	remoteDir  string // a fresh directory on the upstream, owned by its login user
 	deps       listener.Deps
@@ -45,6 +46,8 @@ type testGateway struct {
 
 const gatewayYAML = `
 data_dir: {{DIR}}/data
+identity:
+  ssh_user_ca: ["{{CA_PUB}}"]
 identities:
   - name: alice
     token: tok-alice
@@ -100,9 +103,11 @@ func startGateway(t testing.TB) *testGateway {
 	}
 	g := &testGateway{dir: dir, sshd: sshd, aliceKey: filepath.Join(dir, "alice_key"), remoteDir: remoteDir(t, sshd)}
 	alicePub := writeKey(t, g.aliceKey)
+	g.caKey = filepath.Join(dir, "user_ca")
+	caPub := writeKey(t, g.caKey)
 	yaml := strings.NewReplacer("{{DIR}}", dir, "{{SSHD}}", sshd.Addr, "{{USER}}", sshd.User,
 		"{{KEY}}", sshd.KeyPath, "{{KH}}", sshd.KnownHostsFile,
-		"{{ALICE_PUB}}", strings.TrimSpace(string(marshalAuthorized(alicePub)))).Replace(gatewayYAML)
+		"{{ALICE_PUB}}", marshalAuthorized(alicePub), "{{CA_PUB}}", marshalAuthorized(caPub)).Replace(gatewayYAML)
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
