@@ -88,6 +88,10 @@ func pgStatementInfo(n *pg.Node) StatementInfo {
 					tables[strings.ToLower(str.Sval)] = true
 				}
 			}
+		case *pg.Node_SelectStmt:
+			if x.SelectStmt.IntoClause != nil {
+				also["create"] = true // SELECT ... INTO creates a table
+			}
 		case *pg.Node_CopyStmt:
 			if x.CopyStmt.IsProgram {
 				info.CopyProgram = true

@@ -27,7 +27,7 @@ var pgClassifyCases = []classifyCase{
 	{sql: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity", kind: "select", tables: []string{"pg_stat_activity"}, functions: []string{"pg_terminate_backend"}},
 	{sql: "SELECT lo_export(1, '/tmp/x')", kind: "select", functions: []string{"lo_export"}},
 	{sql: "SELECT 1 WHERE EXISTS (SELECT 1 FROM t WHERE f(x) > 0)", kind: "select", tables: []string{"t"}, functions: []string{"f"}},
-	{sql: "SELECT * INTO newt FROM t", kind: "select", tables: []string{"newt", "t"}},
+	{sql: "SELECT * INTO newt FROM t", kind: "select", also: []string{"create"}, tables: []string{"newt", "t"}},
 	{sql: "INSERT INTO t (a) VALUES (1)", kind: "insert", tables: []string{"t"}},
 	{sql: "INSERT INTO t SELECT * FROM s", kind: "insert", tables: []string{"s", "t"}},
 	{sql: "UPDATE t SET a = 1", kind: "update", withoutWhere: true, tables: []string{"t"}},
