@@ -54,7 +54,7 @@ func newReplayCmd() *cobra.Command {
 				return replay.WriteCast(out, s)
 			}
 			opts := replay.PlayOptions{Speed: speed, IdleLimit: idleLimit}
-			if keys, restore, ok := terminalKeys(ctx); ok {
+			if keys, restore, ok := terminalKeys(ctx, os.Stdin); ok {
 				defer restore()
 				opts.Keys = keys
 			}
@@ -113,8 +113,8 @@ func (c *closingStream) Close() error { return errors.Join(c.Stream.Close(), c.b
 
 // terminalKeys puts stdin in raw mode when it is a terminal and delivers
 // key presses until ctx ends. restore undoes the raw mode and stops the reader.
-func terminalKeys(ctx context.Context) (<-chan byte, func(), bool) {
-	fd := int(os.Stdin.Fd())
+func terminalKeys(ctx context.Context, in *os.File) (<-chan byte, func(), bool) {
+	fd := int(in.Fd())
 	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
 		return nil, nil, false // not a terminal: play without keys
@@ -126,40 +126,49 @@ func terminalKeys(ctx context.Context) (<-chan byte, func(), bool) {
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
 		return nil, nil, false
 	}
-	// A duplicate, non-blocking descriptor so the reader can be interrupted
-	// through the runtime poller when playback ends.
-	dup, err := unix.Dup(fd)
-	if err != nil {
-		unix.IoctlSetTermios(fd, unix.TCSETS, old)
-		return nil, nil, false
-	}
-	unix.SetNonblock(dup, true)
-	tty := os.NewFile(uintptr(dup), "tty")
 	keys := make(chan byte, 16)
+	stop := make(chan struct{})
 	readerDone := make(chan struct{})
-	go func() { // owner: terminalKeys; exits when tty is closed by restore
+	go func() { // owner: terminalKeys; exits when restore closes stop or ctx ends
 		defer close(readerDone)
 		defer close(keys)
 		var b [16]byte
 		for {
-			n, err := tty.Read(b[:])
-			for _, k := range b[:n] {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			// Poll with a timeout so the reader notices stop without a read
+			// blocked forever on the terminal.
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, 100)
+			if err == unix.EINTR || (err == nil && n == 0) {
+				continue
+			}
+			if err != nil || fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+				return
+			}
+			m, err := unix.Read(fd, b[:])
+			if err != nil || m <= 0 {
+				return
+			}
+			for _, k := range b[:m] {
 				select {
 				case keys <- k:
+				case <-stop:
+					return
 				case <-ctx.Done():
 					return
 				}
 			}
-			if err != nil {
-				return
-			}
 		}
 	}()
 	restore := func() {
-		tty.Close()
+		close(stop)
 		<-readerDone
-		// O_NONBLOCK is shared with stdin through the dup: give it back.
-		unix.SetNonblock(fd, false)
 		unix.IoctlSetTermios(fd, unix.TCSETS, old)
 	}
 	return keys, restore, true
