@@ -10,8 +10,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/sluice-gw/sluice/config"
 )
@@ -60,14 +65,80 @@ type staticIdentity struct {
 	plain string
 }
 
-// Authenticator checks credentials against the configured identities.
+// Authenticator checks credentials against the configured identities,
+// OIDC issuers, gateway tokens and SSH user CAs.
 type Authenticator struct {
-	static map[string]*staticIdentity
+	static   map[string]*staticIdentity
+	oidc     []*oidcIssuer
+	tokenKey []byte
+	revoked  *revocations
+	sshCAs   []ssh.PublicKey
+	// maxAfterExpiry is identity.max_session_after_expiry; nil = no limit.
+	maxAfterExpiry *time.Duration
+
+	now     func() time.Time
+	log     *slog.Logger
+	limiter *limiter
 }
 
-// New builds an Authenticator from the config.
+// Options are the Authenticator's dependencies; zero values get defaults.
+type Options struct {
+	// Now is the clock (tokens, certificates, rate limit). Default time.Now.
+	Now func() time.Time
+	// Log receives audit events for refused attempts. Default slog.Default().
+	Log *slog.Logger
+	// HTTPClient fetches OIDC discovery and JWKS. Default: 10s timeout.
+	HTTPClient *http.Client
+	// RateLimit tunes the failed-auth backoff. Default DefaultRateLimit.
+	RateLimit RateLimit
+}
+
+// New builds an Authenticator from the config with default Options.
 func New(cfg *config.Config) (*Authenticator, error) {
-	a := &Authenticator{static: map[string]*staticIdentity{}}
+	return NewWithOptions(cfg, Options{})
+}
+
+// NewWithOptions builds an Authenticator from the config. It never contacts
+// an identity provider: OIDC discovery happens on first use.
+func NewWithOptions(cfg *config.Config, opts Options) (*Authenticator, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	a := &Authenticator{
+		static:  map[string]*staticIdentity{},
+		now:     opts.Now,
+		log:     opts.Log,
+		limiter: newLimiter(opts.RateLimit, opts.Now),
+		revoked: newRevocations(cfg.DataDir),
+	}
+	if k := cfg.Identity.TokenKey.Reveal(); k != "" {
+		if len(k) < minTokenKeyLen {
+			return nil, fmt.Errorf("identity.token_key: must be at least %d characters", minTokenKeyLen)
+		}
+		a.tokenKey = []byte(k)
+	}
+	for i, c := range cfg.Identity.OIDC {
+		o, err := newOIDCIssuer(i, c, opts.HTTPClient, opts.Now)
+		if err != nil {
+			return nil, err
+		}
+		a.oidc = append(a.oidc, o)
+	}
+	cas, err := parseUserCAs(cfg.Identity.SSHUserCA)
+	if err != nil {
+		return nil, err
+	}
+	a.sshCAs = cas
+	if d := cfg.Identity.MaxSessionAfterExpiry; d != nil {
+		v := d.Duration
+		a.maxAfterExpiry = &v
+	}
 	for _, ci := range cfg.Identities {
 		s := &staticIdentity{cfg: ci}
 		switch {
@@ -98,21 +169,114 @@ func (s *staticIdentity) identity(method string) *Identity {
 	}
 }
 
-// Password authenticates a user name plus a secret presented as a password
-// (a static token today). The comparison is constant-time over hashes.
+// mergeStatic applies a configured identity of the same name to an identity
+// that authenticated another way (OIDC, gateway token, SSH certificate): the
+// config decides kind and target restrictions, and its groups are added.
+func mergeStatic(id *Identity, s *staticIdentity) {
+	if s.cfg.Kind != "" {
+		id.Kind = Kind(s.cfg.Kind)
+	}
+	for _, g := range s.cfg.Groups {
+		if !slices.Contains(id.Groups, g) {
+			id.Groups = append(id.Groups, g)
+		}
+	}
+	id.Targets = slices.Clone(s.cfg.Targets)
+}
+
+// Password authenticates a user name plus a secret presented as a password:
+// a static token (constant-time over hashes), a gateway token (slu1.…) or an
+// OIDC JWT. For tokens the user name must equal the name the token carries
+// (the mapped name claim for OIDC); there is no wildcard user name.
+//
+// Attempts are rate-limited per client address (ContextWithClientAddr) and
+// per user: while limited, a *RateLimitedError is returned without looking
+// at the secret. Refusals are ErrBadCredentials, ErrTokenExpired,
+// ErrTokenRevoked, ErrIdentityProviderUnavailable or ErrRateLimited (test
+// with errors.Is); their text is fit for the client, and the reason is
+// logged as an audit event.
 func (a *Authenticator) Password(ctx context.Context, user, secret string) (*Identity, error) {
+	return a.attempt(ctx, user, "password", func() (*Identity, error) {
+		return a.checkPassword(ctx, user, secret)
+	})
+}
+
+func (a *Authenticator) checkPassword(ctx context.Context, user, secret string) (*Identity, error) {
+	if id, ok := a.checkStatic(user, secret); ok {
+		return id, nil
+	}
+	var (
+		id  *Identity
+		err error
+	)
+	switch {
+	case strings.HasPrefix(secret, gatewayTokenPrefix):
+		id, err = a.verifyGatewayToken(secret)
+	case len(a.oidc) > 0 && looksLikeJWT(secret):
+		id, err = a.verifyOIDC(ctx, secret)
+		if err == nil {
+			if s, ok := a.static[id.Name]; ok {
+				mergeStatic(id, s)
+			}
+		}
+	default:
+		return nil, refuse(ErrBadCredentials, "unknown identity or wrong static token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if id.Name != user {
+		return nil, refuse(ErrBadCredentials, "%s token names %q, presented as user %q", id.Method, id.Name, user)
+	}
+	return id, nil
+}
+
+// checkStatic compares secret with user's static token in constant time.
+func (a *Authenticator) checkStatic(user, secret string) (*Identity, bool) {
 	s, ok := a.static[user]
 	h := sha256.Sum256([]byte(secret))
 	if !ok || !s.hasToken {
 		// Compare anyway so timing does not reveal which names exist.
 		var zero [32]byte
 		subtle.ConstantTimeCompare(h[:], zero[:])
-		return nil, ErrBadCredentials
+		return nil, false
 	}
 	if subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) != 1 {
-		return nil, ErrBadCredentials
+		return nil, false
 	}
-	return s.identity("token"), nil
+	return s.identity("token"), true
+}
+
+// Bearer identifies the caller of the admin API from a bearer token: a
+// gateway token or an OIDC JWT (the admin token itself is the admin API's
+// business). The name comes from the token. Rate-limited per client
+// address like Password.
+func (a *Authenticator) Bearer(ctx context.Context, token string) (*Identity, error) {
+	return a.attempt(ctx, "", "bearer", func() (*Identity, error) {
+		switch {
+		case strings.HasPrefix(token, gatewayTokenPrefix):
+			return a.verifyGatewayToken(token)
+		case len(a.oidc) > 0 && looksLikeJWT(token):
+			id, err := a.verifyOIDC(ctx, token)
+			if err == nil {
+				if s, ok := a.static[id.Name]; ok {
+					mergeStatic(id, s)
+				}
+			}
+			return id, err
+		}
+		return nil, refuse(ErrBadCredentials, "bearer token is neither a gateway token nor a JWT from a configured issuer")
+	})
+}
+
+// SessionDeadline is when a session of id must end because its credential
+// expired: Expiry plus identity.max_session_after_expiry. ok is false when
+// sessions may outlive the credential (no expiry, or the switch unset).
+func (a *Authenticator) SessionDeadline(id *Identity) (deadline time.Time, ok bool) {
+	if a.maxAfterExpiry == nil || id == nil || id.Expiry.IsZero() {
+		return time.Time{}, false
+	}
+	return id.Expiry.Add(*a.maxAfterExpiry), true
 }
 
 // PlainToken returns the static token for user when the config holds it in

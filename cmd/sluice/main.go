@@ -45,6 +45,7 @@ func newRoot() *cobra.Command {
 		newVersionCmd(),
 		newApprovalsCmd(), newApproveCmd(), newDenyCmd(),
 		newSessionsCmd(), newReplayCmd(), newVerifyCmd(), newWatchCmd(),
+		newTokenCmd(),
 	)
 	return root
 }
