@@ -45,3 +45,11 @@ func (s *Set) For(target string) *Policy {
 	}
 	return s.byTarget[target]
 }
+
+// Name is the policy's name in the config ("" for nil: no policy).
+func (p *Policy) Name() string {
+	if p == nil {
+		return ""
+	}
+	return p.name
+}
