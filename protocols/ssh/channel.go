@@ -28,6 +28,7 @@ type sessionChannel struct {
 	rec   atomic.Pointer[terminalRecorder] // set once shell/exec starts
 	sftp  atomic.Pointer[sftpLog]          // set when the sftp subsystem starts
 	guard atomic.Pointer[lineGuard]        // set for a pty shell under a policy
+	xfer  atomic.Pointer[streamLog]        // set for a file-transfer exec (scp, rsync, git)
 	input atomic.Bool                      // record "i" events
 
 	workers *sync.WaitGroup // the channel's goroutines; run waits for them
@@ -76,7 +77,7 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
-		ch.pump(ch.client, ch.up, ch.onOutput)
+		ch.pump(ch.client, ch.up, ch.onStdout)
 	}()
 	go func() {
 		defer workers.Done()
@@ -187,6 +188,13 @@ func (ch *sessionChannel) startInput(ctx context.Context, shell bool) {
 	}()
 }
 
+func (ch *sessionChannel) onStdout(p []byte) {
+	if x := ch.xfer.Load(); x != nil {
+		x.fromServer(p)
+	}
+	ch.onOutput(p)
+}
+
 func (ch *sessionChannel) onOutput(p []byte) {
 	ch.c.countBytes("out", len(p))
 	if g := ch.guard.Load(); g != nil {
@@ -202,6 +210,9 @@ func (ch *sessionChannel) onOutput(p []byte) {
 
 func (ch *sessionChannel) onInput(p []byte) {
 	ch.c.countBytes("in", len(p))
+	if x := ch.xfer.Load(); x != nil {
+		x.fromClient(p)
+	}
 	if s := ch.sftp.Load(); s != nil {
 		s.fromClient(p)
 	}
@@ -314,7 +325,11 @@ func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command st
 		_ = ch.up.Close()
 		return
 	}
-	ch.startRecording(command)
+	if op := transferOp(command); op != "" && ch.pty == nil {
+		ch.xfer.Store(newStreamLog(op, command))
+	} else {
+		ch.startRecording(command)
+	}
 	ch.startInput(ctx, false)
 	ch.forward(r)
 }
@@ -338,6 +353,9 @@ func (ch *sessionChannel) recordExit(r *gossh.Request) {
 }
 
 func (ch *sessionChannel) finish() {
+	if x := ch.xfer.Load(); x != nil {
+		ch.c.logEvent("file_transfer", x.fields())
+	}
 	if s := ch.sftp.Load(); s != nil {
 		s.close()
 	}

@@ -245,3 +245,21 @@ func TestExportedCastPlaysInAsciinema(t *testing.T) {
 		t.Fatalf("asciinema play: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestGitTransferLoggedNotCast(t *testing.T) {
+	g := startGateway(t)
+	gitCloneOn(t, g)
+	rec := g.closedSession(t, "web1")
+	casts, events := g.recordFiles(t, rec)
+	if len(casts) != 0 {
+		t.Fatalf("a git transfer was recorded as a terminal: %v", rec.Files)
+	}
+	for _, e := range events {
+		if e.Kind == "file_transfer" && e.Fields["op"] == "git-fetch" {
+			if out, _ := e.Fields["bytes_out"].(float64); out > 0 && len(e.Fields["sha256_out"].(string)) == 64 {
+				return
+			}
+		}
+	}
+	t.Fatalf("no git-fetch transfer logged: %+v", events)
+}

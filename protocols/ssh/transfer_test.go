@@ -98,7 +98,11 @@ func TestRsyncOverGateway(t *testing.T) {
 }
 
 func TestGitCloneOverGateway(t *testing.T) {
-	g := startGateway(t)
+	gitCloneOn(t, startGateway(t))
+}
+
+// gitCloneOn clones a fresh upstream repository through the gateway.
+func gitCloneOn(t *testing.T, g *testGateway) {
 	repo := filepath.Join(g.remoteDir, "repo.git")
 	work := filepath.Join(g.dir, "work")
 	for _, c := range [][]string{
