@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +22,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var cfgPath string
 	var check, verbose bool
+	var pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "serve --config sluice.yaml",
 		Short: "Run the gateway",
@@ -37,13 +42,35 @@ func newServeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if pprofAddr != "" {
+				if err := servePprof(ctx, pprofAddr); err != nil {
+					return &usageError{fmt.Errorf("--pprof: %w", err)}
+				}
+			}
 			return serve(ctx, cfg, newLogger(verbose), cmd)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (YAML)")
 	cmd.Flags().BoolVar(&check, "check", false, "validate the config and exit")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go pprof profiles on this address (e.g. 127.0.0.1:6060; never expose it)")
 	return cmd
+}
+
+// servePprof serves net/http/pprof on its own loopback listener until ctx ends.
+func servePprof(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return nil
 }
 
 func newLogger(verbose bool) *slog.Logger {

@@ -17,6 +17,7 @@ type resultState struct {
 	masker  *policy.RowMasker
 	columns []string
 	binary  []bool
+	copyOut bool // streaming COPY TO rows as CopyData
 }
 
 // serverLoop reads upstream messages, masks rows, ties responses to their
@@ -84,11 +85,21 @@ func (r *relay) serverLoop() error {
 			}
 		case *pgproto3.BackendKeyData:
 			forward = false // never leak the upstream key
-		case *pgproto3.CopyInResponse, *pgproto3.CopyOutResponse, *pgproto3.CopyBothResponse:
-			it, _ := r.pending.front()
-			if it.kind == expExecute {
-				cur = resultState{entry: it.entry}
-			} else if it.kind == expQuery {
+		case *pgproto3.CopyOutResponse:
+			cur = r.startCopyOut(m)
+		case *pgproto3.CopyData:
+			if cur.entry != nil && cur.copyOut {
+				cur.entry.rows++
+				if cur.masker != nil {
+					data, names := cur.masker.MaskCopyText(m.Data)
+					cur.noteMasked(names)
+					if len(names) > 0 {
+						msg = &pgproto3.CopyData{Data: data}
+					}
+				}
+			}
+		case *pgproto3.CopyInResponse, *pgproto3.CopyBothResponse:
+			if it, ok := r.pending.front(); ok && (it.kind == expExecute || it.kind == expQuery) {
 				cur = resultState{entry: it.entry}
 			}
 		}
@@ -97,6 +108,39 @@ func (r *relay) serverLoop() error {
 				return err
 			}
 		}
+	}
+}
+
+// startCopyOut prepares masking of COPY ... TO STDOUT rows. CopyOutResponse
+// names no columns, so the masker gets nameless text fields; the policy
+// refuses csv and binary COPY of masked data at Parse/Query time, so only the
+// text format reaches here with a mask.
+func (r *relay) startCopyOut(m *pgproto3.CopyOutResponse) resultState {
+	it, ok := r.pending.front()
+	if !ok || (it.kind != expExecute && it.kind != expQuery) || it.entry == nil {
+		return resultState{}
+	}
+	rs := resultState{entry: it.entry, copyOut: true}
+	if mask := it.entry.decision.Mask; mask != nil && m.OverallFormat == 0 {
+		fields := make([]policy.Field, len(m.ColumnFormatCodes))
+		for i := range fields {
+			fields[i] = policy.Field{Type: policy.TypeText, Size: -1}
+		}
+		rs.masker = mask.Columns(fields)
+	}
+	return rs
+}
+
+// noteMasked records masked column names on the entry.
+func (rs *resultState) noteMasked(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	if rs.entry.masked == nil {
+		rs.entry.masked = map[string]struct{}{}
+	}
+	for _, n := range names {
+		rs.entry.masked[n] = struct{}{}
 	}
 }
 
@@ -151,12 +195,7 @@ func (r *relay) onDataRow(cur *resultState, m *pgproto3.DataRow) {
 	e := cur.entry
 	e.rows++
 	if cur.masker != nil {
-		for _, name := range cur.masker.MaskRow(m.Values) {
-			if e.masked == nil {
-				e.masked = map[string]struct{}{}
-			}
-			e.masked[name] = struct{}{}
-		}
+		cur.noteMasked(cur.masker.MaskRow(m.Values))
 	}
 	if len(e.sample) < sampleRows {
 		row := make([]string, len(m.Values))
