@@ -392,4 +392,3 @@ func (st *Store) Kill(id, reason string) bool {
 	s.cancel(&KilledError{Reason: reason})
 	return true
 }
-
