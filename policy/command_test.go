@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/sluice-gw/sluice/config"
+
 	"errors"
 	"strings"
 	"testing"
@@ -271,4 +273,47 @@ func FuzzParseCommand(f *testing.F) {
 		}
 		_ = decideCommand([]CommandRule{{Name: "r", Action: Block, Patterns: []string{pattern}}}, Allow, Block, Subject{}, line)
 	})
+}
+
+func TestCheckCommandThroughPolicy(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+policies:
+  guarded:
+    rules:
+      - {name: no-rm-rf, when: {command: "rm -rf *"}, action: block}
+      - {name: reboots, when: {command: [reboot, "shutdown *"]}, action: review}
+targets:
+  - {name: web1, protocol: ssh, policy: guarded, upstream: {address: "127.0.0.1:22"}}
+`), "t.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := set.For("web1")
+	sub := Subject{Target: "web1", Protocol: "ssh", Identity: "alice"}
+	cases := []struct {
+		line string
+		want Action
+		rule string
+	}{
+		{"ls -la", Allow, ""},
+		{"ls; rm -rf /", Block, "no-rm-rf"},
+		{"sudo rm -fr /var", Block, "no-rm-rf"},
+		{`echo "rm -rf /"`, Allow, ""},
+		{"sudo reboot", Review, "reboots"},
+		{"shutdown -h now", Review, "reboots"},
+	}
+	for _, c := range cases {
+		d := p.CheckCommand(sub, c.line)
+		if d.Action != c.want || d.Rule != c.rule {
+			t.Errorf("%q: got %v/%q, want %v/%q", c.line, d.Action, d.Rule, c.want, c.rule)
+		}
+	}
+	var nilPolicy *Policy
+	if d := nilPolicy.CheckCommand(sub, "rm -rf /"); d.Action != Allow {
+		t.Errorf("nil policy: %v", d.Action)
+	}
 }
