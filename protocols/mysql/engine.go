@@ -171,7 +171,7 @@ type connState struct {
 
 func (st *connState) deprecateEOF() bool { return st.caps&gm.CLIENT_DEPRECATE_EOF != 0 }
 
-// handshake runs the connection phase up to and including the client's OK:
+// handshake runs the connection phase up to the client's OK:
 // greeting, optional TLS, authentication, target admission, session open,
 // upstream dial. The client is told OK only once the upstream is ready.
 func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host string) (*connState, error) {
@@ -244,6 +244,7 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	if err != nil {
 		ce := upstreamConnectError(e.target.Name, err)
 		sess.Close(session.StatusFailed, err)
+		e.deps.Metrics.Sessions.WithLabelValues(protocolName, e.target.Name, string(session.StatusFailed)).Inc()
 		return nil, ce
 	}
 	st := &connState{
@@ -252,11 +253,8 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 		sub: policy.Subject{Target: e.target.Name, Protocol: protocolName, Identity: id.Name,
 			Groups: id.Groups, Session: sess.ID()},
 	}
-	if err := cl.writeFlush(appendOK(nil, hdrOK, 0, gm.SERVER_STATUS_AUTOCOMMIT)); err != nil {
-		up.leg.conn.Close()
-		sess.Close(session.StatusFailed, err)
-		return nil, err
-	}
+	// The client's OK is sent by serve, once the connection is registered
+	// for KILL.
 	return st, nil
 }
 

@@ -69,12 +69,9 @@ func TestBlockedStatementsEveryClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	events := g.queryLog(t)
-	if !hasEvent(events, func(e session.QueryEvent) bool {
+	g.eventsWith(t, "block event", func(e session.QueryEvent) bool {
 		return e.Decision == "block" && e.Rule == "no-drops" && e.Statement == "DROP TABLE orders"
-	}) {
-		t.Fatalf("no block event recorded: %+v", events)
-	}
+	})
 }
 
 func TestMaskedTextAndBinaryRows(t *testing.T) {
@@ -123,12 +120,9 @@ func TestMaskedTextAndBinaryRows(t *testing.T) {
 		t.Fatalf("cli: exit %d\n%s\n%s", code, out, errOut)
 	}
 
-	events := g.queryLog(t)
-	if !hasEvent(events, func(e session.QueryEvent) bool {
+	events := g.eventsWith(t, "masked event with a masked sample", func(e session.QueryEvent) bool {
 		return len(e.Masked) > 0 && len(e.Sample) > 0 && !strings.Contains(strings.Join(e.Sample[0], ","), "ada@")
-	}) {
-		t.Fatalf("no masked event with a masked sample: %+v", events)
-	}
+	})
 	for _, e := range events {
 		for _, row := range e.Sample {
 			if strings.Contains(strings.Join(row, ","), "ada@example.com") {
@@ -180,12 +174,10 @@ func TestReviewedStatement(t *testing.T) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM orders").Scan(&n); err != nil || n != 3 {
 		t.Fatalf("orders = %d, %v", n, err)
 	}
-	events := g.queryLog(t)
-	if !hasEvent(events, func(e session.QueryEvent) bool {
+	g.eventsWith(t, "denied review", func(e session.QueryEvent) bool {
 		return e.Decision == "review-denied" && e.Reviewer == "carol" && e.Approval != ""
-	}) || !hasEvent(events, func(e session.QueryEvent) bool { return e.Decision == "review-approved" }) {
-		t.Fatalf("review outcomes not recorded: %+v", events)
-	}
+	})
+	g.eventsWith(t, "approved review", func(e session.QueryEvent) bool { return e.Decision == "review-approved" })
 }
 
 // queryLog reads every query-log line the gateway's store holds.
@@ -249,4 +241,21 @@ func hasEvent(events []session.QueryEvent, match func(session.QueryEvent) bool) 
 		}
 	}
 	return false
+}
+
+// eventsWith waits (the log flushes periodically) until an event matches
+// and returns the log read at that point; it fails the test on timeout.
+func (g *testGateway) eventsWith(t *testing.T, what string, match func(session.QueryEvent) bool) []session.QueryEvent {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		events := g.queryLog(t)
+		if hasEvent(events, match) {
+			return events
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in the query log: %+v", what, events)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

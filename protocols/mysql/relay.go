@@ -38,7 +38,10 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 	active.Inc()
 	defer active.Dec()
 
-	err := e.relay(ctx, st)
+	err := st.client.writeFlush(appendOK(nil, hdrOK, 0, gm.SERVER_STATUS_AUTOCOMMIT))
+	if err == nil {
+		err = e.relay(ctx, st)
+	}
 	status := session.StatusOK
 	var killed *session.KilledError
 	switch {

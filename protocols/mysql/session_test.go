@@ -93,12 +93,9 @@ func TestLongDataParameter(t *testing.T) {
 	if n != len(blob) {
 		t.Fatalf("LENGTH = %d", n)
 	}
-	events := g.queryLog(t)
-	if !hasEvent(events, func(e session.QueryEvent) bool {
+	g.eventsWith(t, "long-data execution", func(e session.QueryEvent) bool {
 		return e.Statement == "SELECT LENGTH(?)" && len(e.Params) == 1 && e.Params[0] == "<long data>"
-	}) {
-		t.Fatalf("long-data execution not logged as such: %+v", events)
-	}
+	})
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -118,12 +115,9 @@ func TestQueryLogTagsAndParams(t *testing.T) {
 	if err := db.QueryRow("SELECT name FROM users WHERE id = ? /* app='web',route='checkout' */", 2).Scan(new(string)); err != nil {
 		t.Fatal(err)
 	}
-	events := g.queryLog(t)
-	if !hasEvent(events, func(e session.QueryEvent) bool {
+	g.eventsWith(t, "execution with tags, params, rows and sample", func(e session.QueryEvent) bool {
 		return strings.HasPrefix(e.Statement, "SELECT name FROM users") && e.Tags["app"] == "web" &&
 			e.Tags["route"] == "checkout" && len(e.Params) == 1 && e.Params[0] == "2" && e.Rows == 1 &&
 			len(e.Sample) == 1 && e.Sample[0][0] == "Bo" && e.Decision == "allow"
-	}) {
-		t.Fatalf("execution not logged with tags, params, rows and sample: %+v", events)
-	}
+	})
 }
