@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"time"
@@ -38,10 +37,6 @@ func (c *Config) errf(key, format string, args ...any) error {
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		c.DataDir = "./sluice-data"
-	}
-	if c.path != "" && !filepath.IsAbs(c.DataDir) {
-		// Relative paths are relative to the working directory, as operators expect
-		// from a CLI; keep them as written.
 	}
 	if c.Approvals.Timeout.Duration == 0 {
 		c.Approvals.Timeout.Duration = DefaultApprovalTimeout

@@ -17,6 +17,8 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/gateway"
+	"github.com/sluice-gw/sluice/identity"
+	"github.com/sluice-gw/sluice/policy"
 )
 
 func newServeCmd() *cobra.Command {
@@ -36,6 +38,14 @@ func newServeCmd() *cobra.Command {
 				return &usageError{err}
 			}
 			if check {
+				// Compile what serve would compile: rule kinds, column patterns
+				// and detector names are only checked by the policy package.
+				if _, err := policy.NewSet(cfg); err != nil {
+					return &usageError{err}
+				}
+				if _, err := identity.New(cfg); err != nil {
+					return &usageError{err}
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d targets, %d identities, %d policies)\n",
 					cfgPath, len(cfg.Targets), len(cfg.Identities), len(cfg.Policies))
 				return nil

@@ -1,0 +1,109 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const minimal = `
+data_dir: /tmp/x
+identities:
+  - {name: alice, token: "${ALICE_TOKEN}", groups: [developers]}
+targets:
+  - name: appdb
+    protocol: postgres
+    listen: 127.0.0.1:15432
+    upstream: {address: 127.0.0.1:5432, user: app, password: "${PW}"}
+`
+
+func TestParseExpandsEnvInsideValues(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), "s.yaml", env(map[string]string{"ALICE_TOKEN": "t#1: x", "PW": "p'w\"d"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Identities[0].Token.Reveal(); got != "t#1: x" {
+		t.Fatalf("token = %q: a '#' or ': ' in an env value must stay part of the value", got)
+	}
+	if got := cfg.Targets[0].Upstream.Password.Reveal(); got != `p'w"d` {
+		t.Fatalf("password = %q", got)
+	}
+	if cfg.Approvals.Timeout.Duration != DefaultApprovalTimeout || cfg.Targets[0].Upstream.TLS.Mode != "disable" {
+		t.Fatalf("defaults not filled: %+v", cfg.Approvals)
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := Secret("hunter2")
+	for _, out := range []string{s.String(), s.GoString()} {
+		if strings.Contains(out, "hunter2") {
+			t.Fatalf("secret printed: %q", out)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	vars := env(map[string]string{"ALICE_TOKEN": "a", "PW": "b"})
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", minimal + "\nlisten_addr: x\n", `s.yaml:11: listen_addr: unknown key`},
+		{"unknown nested key with line", strings.Replace(minimal, "user: app", "usr: app", 1), `s.yaml:9: targets[0].upstream.usr: unknown key (did you mean "user"?)`},
+		{"unset env var names it", strings.Replace(minimal, "${PW}", "${NOPE}", 1), "environment variable NOPE is not set"},
+		{"env default", strings.Replace(minimal, "${PW}", "${NOPE:-}", 1), ""},
+		{"bad protocol", strings.Replace(minimal, "protocol: postgres", "protocol: oracle", 1), `targets[0].protocol: "oracle" is not one of`},
+		{"bad duration", minimal + "approvals: {timeout: soon}\n", `"soon" is not a duration`},
+		{"undefined policy", strings.Replace(minimal, "protocol: postgres", "protocol: postgres\n    policy: nope", 1), `policy "nope" is not defined`},
+		{"iam without tls", strings.Replace(minimal, `password: "${PW}"`, "aws_rds_iam: {region: us-east-1}", 1), "aws_rds_iam sends a token and needs TLS"},
+		{"duplicate identity", strings.Replace(minimal, "identities:\n", "identities:\n  - {name: alice, token: x}\n", 1), `identity "alice" is listed twice`},
+		{"admin without token", minimal + "admin: {listen: 127.0.0.1:9080}\n", "admin.token: the admin API needs a token"},
+		{"bad token_sha256", strings.Replace(minimal, `token: "${ALICE_TOKEN}"`, "token_sha256: abc", 1), "token_sha256: must be 64 hex"},
+		{"rule without name", minimal + "policies:\n  p:\n    rules:\n      - {when: {sql: [drop]}, action: block}\n", "every rule needs a name"},
+		{"bad action", minimal + "policies:\n  p:\n    rules:\n      - {name: r, when: {sql: [drop]}, action: nuke}\n", `"nuke" is not allow, block or review`},
+		{"bad mask method", minimal + "policies:\n  p:\n    masks:\n      - {columns: [a.b], method: scramble}\n", `"scramble" is not redact`},
+		{"unknown detector", minimal + "policies:\n  p:\n    masks:\n      - {detect: [ssn], method: redact}\n", `unknown detector "ssn"`},
+		{"empty file", "", "config is empty"},
+		{"yaml syntax", "targets: [", "s.yaml"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), "s.yaml", vars)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRecordingFor(t *testing.T) {
+	cfg, err := Parse([]byte(minimal+"recording: {omit_params: true}\n"), "s.yaml", env(map[string]string{"ALICE_TOKEN": "a", "PW": "b"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.RecordingFor(&cfg.Targets[0]); !r.OmitParams || r.FlushInterval.Duration != time.Second {
+		t.Fatalf("global recording not applied: %+v", r)
+	}
+	cfg.Targets[0].Recording = &Recording{FailOpen: true}
+	if r := cfg.RecordingFor(&cfg.Targets[0]); r.OmitParams || !r.FailOpen || r.FlushInterval.Duration != time.Second {
+		t.Fatalf("target override: %+v", r)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte("targets: [{name: x, protocol: ssh, upstream: {address: a:1}}]"))
+	f.Add([]byte("policies: {p: {rules: [{name: r, action: block, when: {regex: '('}}]}}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		Parse(data, "f.yaml", env(map[string]string{"ALICE_TOKEN": "a", "PW": "b"}))
+	})
+}
