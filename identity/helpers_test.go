@@ -55,7 +55,7 @@ const testTokenKey = "test-token-key-0123456789"
 
 // testAuth parses a config (identities etc. in yaml) and builds an
 // Authenticator on clock, logging audit events into the returned buffer.
-func testAuth(t *testing.T, yaml string, clock *fakeClock) (*identity.Authenticator, *config.Config, *syncBuffer) {
+func testAuth(t *testing.T, yaml string, clock *fakeClock, tune ...func(*identity.Options)) (*identity.Authenticator, *config.Config, *syncBuffer) {
 	t.Helper()
 	full := fmt.Sprintf("data_dir: %s\n%s", t.TempDir(), yaml)
 	cfg, err := config.Parse([]byte(full), "test.yaml", func(string) (string, bool) { return "", false })
@@ -67,11 +67,21 @@ func testAuth(t *testing.T, yaml string, clock *fakeClock) (*identity.Authentica
 	if clock != nil {
 		opts.Now = clock.Now
 	}
+	for _, f := range tune {
+		f(&opts)
+	}
 	a, err := identity.NewWithOptions(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a, cfg, logs
+}
+
+// noRateLimit lets table tests fail many times in a row.
+func noRateLimit(o *identity.Options) { o.RateLimit.Threshold = 1 << 20 }
+
+func parseConfig(yaml string) (*config.Config, error) {
+	return config.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ") }
