@@ -56,7 +56,7 @@ func (r *relay) clientLoop(ctx context.Context) error {
 				return err
 			}
 		case *pgproto3.FunctionCall:
-			r.forward(pendingItem{kind: expFunctionCall}, m)
+			r.onFunctionCall(m)
 		case *pgproto3.Terminate:
 			r.toUp.send(m)
 			r.toUp.flush()
@@ -114,6 +114,23 @@ func (r *relay) onParse(ctx context.Context, m *pgproto3.Parse) error {
 	st.decision.Action = policy.Allow
 	r.forward(pendingItem{kind: expParse, stmt: st}, m)
 	return nil
+}
+
+// onFunctionCall relays the fast-path function call. It names a function by
+// OID, which the policy cannot judge without the catalog, so under any policy
+// it is refused (fail closed); without a policy it is relayed and logged.
+func (r *relay) onFunctionCall(m *pgproto3.FunctionCall) {
+	text := fmt.Sprintf("-- fast-path FunctionCall oid=%d args=%d", m.Function, len(m.Arguments))
+	if r.pol == nil {
+		r.forward(pendingItem{kind: expFunctionCall, entry: r.newEntry(text, nil, policy.Decision{})}, m)
+		return
+	}
+	e := r.newEntry(text, nil, policy.Decision{Action: policy.Block, Rule: "function-call",
+		Message: "sluice: fast-path FunctionCall is not allowed under a policy (a function named by OID cannot be judged); use SELECT"})
+	r.decide(context.Background(), e)
+	// The poison Query answers ErrorResponse + ReadyForQuery, the same shape
+	// as a failed FunctionCall.
+	r.forward(pendingItem{kind: expFunctionCall, entry: e}, &pgproto3.Query{String: r.poison})
 }
 
 func (r *relay) onBind(m *pgproto3.Bind) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/sluice-gw/sluice/config"
 )
@@ -253,5 +254,57 @@ func TestCancelRequest(t *testing.T) {
 	var one int
 	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil {
 		t.Fatalf("session unusable after cancel: %v", err)
+	}
+}
+
+// TestFunctionCallFastPath drives the fast-path protocol directly: relayed
+// without a policy, refused (42501) under one.
+func TestFunctionCallFastPath(t *testing.T) {
+	for _, withPolicy := range []bool{false, true} {
+		extra := ""
+		if withPolicy {
+			extra = "policies:\n  guarded:\n    rules:\n      - {name: no-drops, when: {sql: [drop]}, action: block}\n"
+		}
+		g := startGateway(t, extra)
+		c := connect(t, g.dsn("alice", aliceToken, ""))
+		pc := c.PgConn()
+		if err := pc.SyncConn(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		hc, err := pc.Hijack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fe := pgproto3.NewFrontend(hc.Conn, hc.Conn)
+		fe.Send(&pgproto3.FunctionCall{Function: 2026, ResultFormatCode: 0}) // pg_backend_pid()
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			msg, err := fe.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch m := msg.(type) {
+			case *pgproto3.FunctionCallResponse:
+				got = append(got, "result")
+			case *pgproto3.ErrorResponse:
+				got = append(got, "error:"+m.Code)
+			case *pgproto3.ReadyForQuery:
+				got = append(got, "ready")
+			}
+			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+				break
+			}
+		}
+		want := "result ready"
+		if withPolicy {
+			want = "error:42501 ready"
+		}
+		if strings.Join(got, " ") != want {
+			t.Fatalf("policy=%v: got %v, want %s", withPolicy, got, want)
+		}
+		hc.Conn.Close()
 	}
 }
