@@ -281,6 +281,9 @@ func newRelay(e *Engine, log *slog.Logger, client, up net.Conn, sess *session.Se
 	r.be = pgproto3.NewBackend(r.clientIn, client)
 	r.be.SetMaxBodyLen(e.deps.Config.Limits.MaxMessageBytes)
 	r.fe = pgproto3.NewFrontend(r.upIn, up)
+	// Postgres never sends a message over 1 GB (MaxAllocSize); anything
+	// claiming more is a corrupt or hostile stream.
+	r.fe.SetMaxBodyLen(1<<30 + 64<<10)
 	return r
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -18,6 +19,13 @@ func (r *relay) clientLoop(ctx context.Context) error {
 	for {
 		msg, err := r.be.Receive()
 		if err != nil {
+			var tooBig *pgproto3.ExceededMaxBodyLenErr
+			if errors.As(err, &tooBig) {
+				r.toClient.send(fatal(codeProtocolViolation, fmt.Sprintf(
+					"sluice: a %d-byte message exceeds the gateway's limit of %d bytes (limits.max_message_bytes)",
+					tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen), nil).response())
+				r.toClient.flush()
+			}
 			return fmt.Errorf("client: %w", err)
 		}
 		switch m := msg.(type) {

@@ -308,3 +308,13 @@ func TestFunctionCallFastPath(t *testing.T) {
 		hc.Conn.Close()
 	}
 }
+
+func TestOversizedMessageGetsAClearError(t *testing.T) {
+	g := startGateway(t, "limits: {max_message_bytes: 4096}\n")
+	c := connect(t, g.dsn("alice", aliceToken, ""))
+	_, err := c.Exec(context.Background(), "SELECT $1::text", strings.Repeat("x", 10000))
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "08P01" || !strings.Contains(pgErr.Message, "max_message_bytes") {
+		t.Fatalf("want 08P01 naming limits.max_message_bytes, got %v", err)
+	}
+}
