@@ -70,9 +70,17 @@ func (a *authState) serverConfig() *gossh.ServerConfig {
 		},
 		MaxAuthTries:  6,
 		ServerVersion: "SSH-2.0-Sluice",
+		Config:        gossh.Config{Ciphers: preferredCiphers},
 	}
 	sc.AddHostKey(a.e.hostKey)
 	return sc
+}
+
+// preferredCiphers leaves out chacha20-poly1305: Go has no assembly for it
+// on amd64, and clients pick it first when offered. AES (GCM, or CTR with
+// an encrypt-then-MAC SHA-2 MAC) runs on AES-NI at several times its speed.
+var preferredCiphers = []string{
+	"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr",
 }
 
 // authenticate routes user (`identity+target`), checks the credential with

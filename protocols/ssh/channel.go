@@ -29,6 +29,8 @@ type sessionChannel struct {
 	sftp  atomic.Pointer[sftpLog]          // set when the sftp subsystem starts
 	guard atomic.Pointer[lineGuard]        // set for a pty shell under a policy
 	xfer  atomic.Pointer[streamLog]        // set for a file-transfer exec (scp, rsync, git)
+	scp   atomic.Pointer[scpLog]           // set for a legacy scp exec: per-file log
+	scpUp bool                             // the scp files flow client -> server
 	input atomic.Bool                      // record "i" events
 
 	workers *sync.WaitGroup // the channel's goroutines; run waits for them
@@ -192,6 +194,9 @@ func (ch *sessionChannel) onStdout(p []byte) {
 	if x := ch.xfer.Load(); x != nil {
 		x.fromServer(p)
 	}
+	if s := ch.scp.Load(); s != nil && !ch.scpUp {
+		s.feed(p)
+	}
 	ch.onOutput(p)
 }
 
@@ -212,6 +217,9 @@ func (ch *sessionChannel) onInput(p []byte) {
 	ch.c.countBytes("in", len(p))
 	if x := ch.xfer.Load(); x != nil {
 		x.fromClient(p)
+	}
+	if s := ch.scp.Load(); s != nil && ch.scpUp {
+		s.feed(p)
 	}
 	if s := ch.sftp.Load(); s != nil {
 		s.fromClient(p)
@@ -326,6 +334,10 @@ func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command st
 		return
 	}
 	if op := transferOp(command); op != "" && ch.pty == nil {
+		if dir := scpDirection(command); dir != "" {
+			ch.scpUp = dir == "upload"
+			ch.scp.Store(newSCPLog(dir, ch.c.logEvent))
+		}
 		ch.xfer.Store(newStreamLog(op, command))
 	} else {
 		ch.startRecording(command)
@@ -353,6 +365,9 @@ func (ch *sessionChannel) recordExit(r *gossh.Request) {
 }
 
 func (ch *sessionChannel) finish() {
+	if s := ch.scp.Load(); s != nil {
+		s.close()
+	}
 	if x := ch.xfer.Load(); x != nil {
 		ch.c.logEvent("file_transfer", x.fields())
 	}

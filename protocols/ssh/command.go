@@ -341,7 +341,7 @@ func (cc *commandChannel) startRecording(command string) {
 		}
 		return
 	}
-	cc.rec.Store(&terminalRecorder{c: cc.c, w: w})
+	cc.rec.Store(newTerminalRecorder(cc.c, w))
 }
 
 func (cc *commandChannel) finish() {

@@ -15,13 +15,60 @@ type castWriter interface {
 	Close() error
 }
 
+// recorderQueue bounds the chunks waiting to be recorded. Recording runs on
+// its own goroutine so that encoding the cast overlaps relaying (two cores
+// instead of one); a full queue blocks the relay, so nothing is dropped.
+const recorderQueue = 64
+
+// recordOp is one queued recording call.
+type recordOp struct {
+	kind       byte // o, i, r, m
+	data       []byte
+	cols, rows int
+	label      string
+}
+
 // terminalRecorder records one channel. A recording failure ends the
 // session unless the target is fail-open: an unrecorded session must not
-// go on silently.
+// go on silently. Events are timestamped when the recording goroutine
+// takes them, at most recorderQueue chunks after they were relayed.
 type terminalRecorder struct {
 	c    *clientConn
 	w    castWriter
 	once sync.Once
+
+	mu     sync.RWMutex // send holds it shared, close exclusively
+	closed bool
+	ops    chan recordOp
+	done   chan struct{} // closed when the recording goroutine has exited
+	bufs   sync.Pool
+}
+
+func newTerminalRecorder(c *clientConn, w castWriter) *terminalRecorder {
+	r := &terminalRecorder{c: c, w: w, ops: make(chan recordOp, recorderQueue), done: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+// loop is the recording goroutine; it exits when close closes ops.
+func (r *terminalRecorder) loop() {
+	defer close(r.done)
+	for op := range r.ops {
+		switch op.kind {
+		case 'o':
+			r.check(r.w.Output(op.data))
+		case 'i':
+			r.check(r.w.Input(op.data))
+		case 'r':
+			r.check(r.w.Resize(op.cols, op.rows))
+		case 'm':
+			r.check(r.w.Marker(op.label))
+		}
+		if op.data != nil {
+			b := op.data[:0]
+			r.bufs.Put(&b)
+		}
+	}
 }
 
 func (r *terminalRecorder) check(err error) {
@@ -36,11 +83,43 @@ func (r *terminalRecorder) check(err error) {
 	})
 }
 
-func (r *terminalRecorder) output(p []byte)       { r.check(r.w.Output(p)) }
-func (r *terminalRecorder) inputEvent(p []byte)   { r.check(r.w.Input(p)) }
-func (r *terminalRecorder) resize(cols, rows int) { r.check(r.w.Resize(cols, rows)) }
-func (r *terminalRecorder) marker(label string)   { r.check(r.w.Marker(label)) }
-func (r *terminalRecorder) close()                { r.check(r.w.Close()) }
+func (r *terminalRecorder) send(op recordOp) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if !r.closed {
+		r.ops <- op
+	}
+}
+
+// copyOf copies p into a pooled buffer: the caller reuses p at once.
+func (r *terminalRecorder) copyOf(p []byte) []byte {
+	if b, ok := r.bufs.Get().(*[]byte); ok {
+		return append(*b, p...)
+	}
+	return append(make([]byte, 0, max(len(p), 32<<10)), p...)
+}
+
+func (r *terminalRecorder) output(p []byte)     { r.send(recordOp{kind: 'o', data: r.copyOf(p)}) }
+func (r *terminalRecorder) inputEvent(p []byte) { r.send(recordOp{kind: 'i', data: r.copyOf(p)}) }
+func (r *terminalRecorder) resize(cols, rows int) {
+	r.send(recordOp{kind: 'r', cols: cols, rows: rows})
+}
+func (r *terminalRecorder) marker(label string) { r.send(recordOp{kind: 'm', label: label}) }
+
+// close records what is queued, then closes the cast. Later calls are no-ops.
+func (r *terminalRecorder) close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	close(r.ops)
+	r.mu.Unlock()
+	<-r.done
+	r.check(r.w.Close())
+}
+
 func castTitle(identity, target, command string) string {
 	if command == "" {
 		return fmt.Sprintf("%s on %s", identity, target)
@@ -63,6 +142,6 @@ func (ch *sessionChannel) startRecording(command string) {
 		}
 		return
 	}
-	ch.rec.Store(&terminalRecorder{c: ch.c, w: w})
+	ch.rec.Store(newTerminalRecorder(ch.c, w))
 	ch.input.Store(ch.pty != nil && ch.c.e.cfg.RecordingFor(ch.c.target).RecordInput)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,4 +263,24 @@ func TestGitTransferLoggedNotCast(t *testing.T) {
 		}
 	}
 	t.Fatalf("no git-fetch transfer logged: %+v", events)
+}
+
+func TestLegacyScpLoggedPerFile(t *testing.T) {
+	g := startGateway(t)
+	src := filepath.Join(g.dir, "legacy.bin")
+	data := randomFile(t, src, 300<<10+3)
+	_, port, _ := net.SplitHostPort(g.addr)
+	args := append(portFlag(g.sshArgs(g.aliceKey), port, "-P"), "-O", src, "alice+web1@127.0.0.1:"+g.remoteDir+"/")
+	if r := run(t, nil, "scp", args...); r.code != 0 {
+		t.Fatalf("scp -O: %d %s", r.code, r.stderr)
+	}
+	rec := g.closedSession(t, "web1")
+	_, events := g.recordFiles(t, rec)
+	for _, e := range events {
+		if e.Kind == "file_transfer" && e.Fields["protocol"] == "scp" && e.Fields["op"] == "upload" &&
+			e.Fields["path"] == "legacy.bin" && e.Fields["sha256"] == sum(data) && e.Fields["bytes"] == float64(len(data)) {
+			return
+		}
+	}
+	t.Fatalf("no per-file scp log: %+v", events)
 }

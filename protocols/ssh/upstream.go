@@ -119,6 +119,7 @@ func (d *upstreamDialer) dial(ctx context.Context) (*gossh.Client, error) {
 		},
 		HostKeyAlgorithms: d.hostKeyAlgorithms(u.Address),
 		ClientVersion:     "SSH-2.0-Sluice",
+		Config:            gossh.Config{Ciphers: preferredCiphers},
 		Timeout:           timeout,
 	}
 	sc, chans, reqs, err := gossh.NewClientConn(conn, u.Address, cc)
