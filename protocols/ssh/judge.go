@@ -35,10 +35,7 @@ func (c *clientConn) subject() policy.Subject {
 // judgeCommand decides an exec command line: allow, block, or hold it for a
 // reviewer while the client simply waits. Every decision is recorded.
 func (c *clientConn) judgeCommand(ctx context.Context, command string, j judgement) verdict {
-	d, judged := checkCommand(c.e.deps.Policies.For(c.target.Name), c.subject(), command)
-	if !judged {
-		c.log.Warn("command policy unavailable in this build: exec allowed without judgement")
-	}
+	d := checkCommand(c.e.deps.Policies.For(c.target.Name), c.subject(), command)
 	c.e.deps.Metrics.Decisions.WithLabelValues(c.protocol(), c.target.Name, d.Action.String(), d.Rule).Inc()
 	switch d.Action {
 	case policy.Allow:
@@ -86,21 +83,10 @@ func (c *clientConn) judgeCommand(ctx context.Context, command string, j judgeme
 	return verdict{rule: d.Rule, message: blockedMessage(d.Rule, why)}
 }
 
-// commandChecker is the policy's shell-command judgement
-// ((*policy.Policy).CheckCommand, being added to the policy package).
-type commandChecker interface {
-	CheckCommand(sub policy.Subject, cmdline string) policy.Decision
-}
-
 // checkCommand asks the policy about a command line; nil policy allows.
-// Until the policy package provides CheckCommand, command rules cannot be
-// evaluated and exec is allowed: judgeCommand logs that loudly.
-func checkCommand(p *policy.Policy, sub policy.Subject, command string) (policy.Decision, bool) {
+func checkCommand(p *policy.Policy, sub policy.Subject, command string) policy.Decision {
 	if p == nil {
-		return policy.Decision{Action: policy.Allow}, true
+		return policy.Decision{Action: policy.Allow}
 	}
-	if cc, ok := any(p).(commandChecker); ok {
-		return cc.CheckCommand(sub, command), true
-	}
-	return policy.Decision{Action: policy.Allow}, false
+	return p.CheckCommand(sub, command)
 }
