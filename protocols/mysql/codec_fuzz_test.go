@@ -194,11 +194,3 @@ func TestKillParse(t *testing.T) {
 		}
 	}
 }
-
-func FuzzSQLCommenterTags(f *testing.F) {
-	f.Add("SELECT 1 /* app='web',route='%2Fx' */")
-	f.Add("/* a=' */")
-	f.Fuzz(func(t *testing.T, s string) {
-		_ = sqlCommenterTags(s)
-	})
-}

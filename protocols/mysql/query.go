@@ -209,7 +209,7 @@ func (e *Engine) record(st *connState, run *queryRun) {
 		Seq: st.seq, Time: run.start, Statement: run.sql, Duration: time.Since(run.start),
 		Rows: run.rows, Tag: run.tag, Decision: run.logDecision, Rule: run.decision.Rule,
 		Approval: run.approval, Reviewer: run.reviewer, Reason: run.reason, Masked: run.masked,
-		Columns: run.columns, Sample: run.sample, Tags: sqlCommenterTags(run.sql),
+		Columns: run.columns, Sample: run.sample, Tags: session.SQLCommenterTags(run.sql),
 	}
 	slices.Sort(ev.Masked)
 	if !st.rec.OmitParams {
@@ -222,37 +222,4 @@ func (e *Engine) record(st *connState, run *queryRun) {
 	if err := st.sess.LogQuery(ev); err != nil && !st.rec.FailOpen {
 		st.sess.Close(session.StatusFailed, fmt.Errorf("query log: %w", err))
 	}
-}
-
-// sqlCommenterTags extracts sqlcommenter-style tags: /* key='value',k2='v2' */
-// (the Postgres engine records the same; keys and values kept as written).
-func sqlCommenterTags(sql string) map[string]string {
-	i := strings.LastIndex(sql, "/*")
-	if i < 0 {
-		return nil
-	}
-	j := strings.Index(sql[i:], "*/")
-	if j < 0 {
-		return nil
-	}
-	body := strings.TrimSpace(sql[i+2 : i+j])
-	var tags map[string]string
-	for body != "" {
-		eq := strings.IndexByte(body, '=')
-		if eq <= 0 || eq+1 >= len(body) || body[eq+1] != '\'' {
-			return tags
-		}
-		key := strings.TrimSpace(body[:eq])
-		rest := body[eq+2:]
-		end := strings.IndexByte(rest, '\'')
-		if end < 0 {
-			return tags
-		}
-		if tags == nil {
-			tags = map[string]string{}
-		}
-		tags[key] = rest[:end]
-		body = strings.TrimLeft(rest[end+1:], " ,")
-	}
-	return tags
 }

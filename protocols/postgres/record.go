@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/sluice-gw/sluice/session"
@@ -32,7 +31,7 @@ func (r *relay) record(e *queryEntry) {
 		Reason:    e.reason,
 		Columns:   e.columns,
 		Sample:    e.sample,
-		Tags:      sqlCommenterTags(e.statement),
+		Tags:      session.SQLCommenterTags(e.statement),
 	}
 	if len(e.masked) > 0 {
 		ev.Masked = make([]string, 0, len(e.masked))
@@ -44,37 +43,4 @@ func (r *relay) record(e *queryEntry) {
 	if err := r.sess.LogQuery(ev); err != nil && !r.failOpen {
 		r.fail(err)
 	}
-}
-
-// sqlCommenterTags extracts sqlcommenter-style tags: /* key='value',k2='v2' */.
-// Keys and values are URL-encoded by convention; they are kept as written.
-func sqlCommenterTags(sql string) map[string]string {
-	i := strings.LastIndex(sql, "/*")
-	if i < 0 {
-		return nil
-	}
-	j := strings.Index(sql[i:], "*/")
-	if j < 0 {
-		return nil
-	}
-	body := strings.TrimSpace(sql[i+2 : i+j])
-	var tags map[string]string
-	for body != "" {
-		eq := strings.IndexByte(body, '=')
-		if eq <= 0 || eq+1 >= len(body) || body[eq+1] != '\'' {
-			return tags
-		}
-		key := strings.TrimSpace(body[:eq])
-		rest := body[eq+2:]
-		end := strings.IndexByte(rest, '\'')
-		if end < 0 {
-			return tags
-		}
-		if tags == nil {
-			tags = map[string]string{}
-		}
-		tags[key] = rest[:end]
-		body = strings.TrimLeft(rest[end+1:], " ,")
-	}
-	return tags
 }
