@@ -106,4 +106,3 @@ func mustRead(b testing.TB, path string) []byte {
 	}
 	return data
 }
-
