@@ -1,6 +1,26 @@
 // Package identity turns what a client presented (a user name and a token, an
-// SSH key) into a Sluice identity, or a clear refusal. Engines call it and
-// never parse tokens themselves.
+// SSH key or certificate) into a Sluice identity, or a clear refusal. Engines
+// call it and never parse tokens themselves.
+//
+// Credentials, and the decisions taken about them:
+//
+//   - Static tokens from identities[] (constant-time over SHA-256).
+//   - OIDC JWTs from identity.oidc[] issuers, presented as the password. The
+//     user name given must equal the mapped name claim; there is no wildcard
+//     user such as "oidc", so the session, policy and audit trail always name
+//     the person the client said it was. Discovery is lazy (first use, retried
+//     every few seconds while the IdP is down), so the gateway starts without it.
+//   - Gateway tokens (slu1.…) signed with identity.token_key, issued by
+//     `sluice token issue`, revocable through a list in data_dir.
+//   - SSH user certificates signed by identity.ssh_user_ca (sshcert.go).
+//
+// For OIDC, gateway tokens and certificates, a configured identity of the same
+// name still decides kind and targets and adds its groups.
+//
+// Failed attempts are rate-limited per client address and per name with an
+// exponential backoff (ratelimit.go) and logged as audit events, never with
+// the secret. Error values are safe to show to clients; the reason behind a
+// refusal goes only to the audit log.
 package identity
 
 import (
