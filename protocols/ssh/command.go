@@ -17,6 +17,7 @@ import (
 	"github.com/creack/pty"
 	gossh "golang.org/x/crypto/ssh"
 	"mvdan.cc/sh/v3/shell"
+	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/sluice-gw/sluice/config"
 )
@@ -137,7 +138,7 @@ func (cc *commandChannel) handleRequest(ctx context.Context, r *gossh.Request, r
 				return
 			}
 			argv = append(append([]string(nil), argv...), words...)
-			if v := cc.c.judgeCommand(ctx, strings.Join(argv, " "), execJudgement); !v.allowed {
+			if v := cc.c.judgeCommand(ctx, shellJoin(argv), execJudgement); !v.allowed {
 				reply(r, true)
 				cc.fail(v.message, 126)
 				return
@@ -348,6 +349,21 @@ func (cc *commandChannel) finish() {
 	if rec := cc.rec.Load(); rec != nil {
 		rec.close()
 	}
+}
+
+// shellJoin quotes argv as one shell command line, so the policy parses
+// the words the program will get.
+func shellJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		q, err := syntax.Quote(a, syntax.LangBash)
+		if err != nil {
+			// Unquotable (NUL bytes): a line the policy refuses to parse.
+			q = "$'\\0'"
+		}
+		out[i] = q
+	}
+	return strings.Join(out, " ")
 }
 
 type writerFunc func([]byte) (int, error)

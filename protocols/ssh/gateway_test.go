@@ -71,6 +71,14 @@ targets:
     protocol: command
     command: [sh, -c, 'echo "profile=$AWS_PROFILE"; echo "args=$*"', sh]
     env: {AWS_PROFILE: sluice-readonly}
+  - name: tools
+    protocol: command
+    policy: guarded
+    command: [echo]
+  - name: toucher
+    protocol: command
+    policy: guarded
+    command: [touch]
   - name: asuser
     protocol: command
     command: [id, -un]

@@ -152,3 +152,69 @@ func TestShellWithoutPtyJudgedLineByLine(t *testing.T) {
 		t.Fatalf("the blocked line ran: %v", err)
 	}
 }
+
+func TestCommandTargetExecJudged(t *testing.T) {
+	g := startGateway(t)
+	if r := g.ssh(t, "alice+tools", `"it's"`, "fine"); r.code != 0 || r.stdout != "it's fine\n" {
+		t.Fatalf("allowed: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+	// The command target runs `echo touch x`: the rule "touch *" does not
+	// apply to an echo, so this is allowed too.
+	if r := g.ssh(t, "alice+tools", "touch", "x"); r.code != 0 || r.stdout != "touch x\n" {
+		t.Fatalf("echo touch: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+	// Command substitution in the arguments is judged, not run.
+	if r := g.ssh(t, "alice+tools", "'$(rm -rf /tmp/none)'"); r.code != 0 || r.stdout != "$(rm -rf /tmp/none)\n" {
+		t.Fatalf("quoted: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestCommandTargetExecHeldAndDenied(t *testing.T) {
+	g := startGateway(t)
+	file := filepath.Join(g.dir, "touched")
+	done := make(chan runResult, 1)
+	go func() { done <- g.ssh(t, "alice+toucher", file) }()
+	req := decideNext(t, g, false)
+	if req.Target != "toucher" || req.Statement != "touch "+file {
+		t.Fatalf("request %+v", req)
+	}
+	r := <-done
+	if r.code != 126 || !strings.Contains(r.stderr, "denied") {
+		t.Fatalf("code=%d stderr=%q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("the denied command ran")
+	}
+}
+
+func TestInteractiveLineHeldForReview(t *testing.T) {
+	g := startGateway(t)
+	file := filepath.Join(g.remoteDir, "held")
+	argv := append([]string{"ssh"}, g.sshArgs(g.aliceKey)...)
+	argv = append(argv, "-tt", "alice+web1@127.0.0.1")
+	tm := startTmux(t, 160, 40, strings.Join(quoteAll(argv), " "))
+	tm.send("export PS1='prompt$ '", "Enter")
+	tm.waitFor("prompt$")
+	tm.send("touch "+file, "Enter")
+	tm.waitFor("waiting for approval")
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("the held line ran before a decision")
+	}
+	decideNext(t, g, true)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(file); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the approved line did not run:\n%s", tm.screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tm.send("exit", "Enter")
+	rec := g.closedSession(t, "web1")
+	_, events := g.recordFiles(t, rec)
+	if !hasEvent(events, "command", "decision", "review-approved") {
+		t.Fatalf("events %+v", events)
+	}
+}
