@@ -21,13 +21,18 @@ import (
 // startSSHGateway runs the gateway's SSH listener with one command target
 // ("local", a local program in place of a remote host: enough to show who
 // got in) open to the developers group.
-func startSSHGateway(t *testing.T, issuer string) (addr, dataDir string, auth *identity.Authenticator) {
+func startSSHGateway(t *testing.T, issuer string, userCA ...string) (addr, dataDir string, auth *identity.Authenticator) {
 	t.Helper()
 	listen, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	var quoted []string
+	for _, ca := range userCA {
+		quoted = append(quoted, fmt.Sprintf("%q", ca))
+	}
+	cas := strings.Join(quoted, ", ")
 	yaml := fmt.Sprintf(`
 data_dir: %s/data
 identities:
@@ -36,6 +41,7 @@ identity:
   token_key: %s
   oidc:
     - {issuer: %s, audience: sluice, name_claim: preferred_username, groups_claim: groups}
+  ssh_user_ca: [%s]
 targets:
   - name: local
     protocol: command
@@ -44,7 +50,7 @@ targets:
 ssh:
   listen: %s
   host_key: %s/data/ssh_host_ed25519_key
-`, dir, testTokenKey, issuer, listen, dir)
+`, dir, testTokenKey, issuer, cas, listen, dir)
 	cfg, err := parseConfig(yaml)
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
@@ -128,5 +134,53 @@ func TestE2ESSHWithTokens(t *testing.T) {
 	}
 	if out, err := sshWithPassword(t, addr, "ci-deploy+local", "password", tok); err == nil || strings.Contains(out, "via-sluice") {
 		t.Fatalf("ssh with a revoked token got in:\n%s", out)
+	}
+}
+
+// TestE2ESSHCertificate: the real ssh client with OpenSSH user certificates
+// made by ssh-keygen. Only the configured CA's certificates get in; one
+// signed by any other key must be refused even though its signature is
+// internally valid (the engine must check the signer is a configured CA,
+// which identity.SSHCertificateContext does).
+func TestE2ESSHCertificate(t *testing.T) {
+	p := startOIDC(t)
+	dir := t.TempDir()
+	keygen := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(testenv.RequireBinary(t, "ssh-keygen", "openssh-client"), args...).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, k := range []string{"ca", "rogue", "good", "bad", "old"} {
+		keygen("-q", "-t", "ed25519", "-N", "", "-C", k, "-f", filepath.Join(dir, k))
+	}
+	keygen("-q", "-s", filepath.Join(dir, "ca"), "-I", "good", "-n", "ci-deploy", "-V", "-5m:+1h", filepath.Join(dir, "good.pub"))
+	keygen("-q", "-s", filepath.Join(dir, "rogue"), "-I", "bad", "-n", "ci-deploy", "-V", "-5m:+1h", filepath.Join(dir, "bad.pub"))
+	keygen("-q", "-s", filepath.Join(dir, "ca"), "-I", "old", "-n", "ci-deploy", "-V", "-2h:-1h", filepath.Join(dir, "old.pub"))
+	caPub, err := os.ReadFile(filepath.Join(dir, "ca.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _, _ := startSSHGateway(t, p.Issuer, strings.TrimSpace(string(caPub)))
+
+	sshCert := func(key string) (string, error) {
+		host, port, _ := net.SplitHostPort(addr)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, testenv.RequireBinary(t, "ssh", "openssh-client"), "-F", "/dev/null", "-p", port,
+			"-i", filepath.Join(dir, key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR",
+			"ci-deploy+local@"+host)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := sshCert("good"); err != nil || !strings.Contains(out, "via-sluice") {
+		t.Fatalf("certificate from the configured CA: %v\n%s", err, out)
+	}
+	if out, err := sshCert("old"); err == nil || strings.Contains(out, "via-sluice") {
+		t.Fatalf("expired certificate got in:\n%s", out)
+	}
+	if out, err := sshCert("bad"); err == nil || strings.Contains(out, "via-sluice") {
+		t.Fatalf("certificate signed by an unknown CA got in (the SSH engine must call identity.SSHCertificateContext):\n%s", out)
 	}
 }
