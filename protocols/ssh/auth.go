@@ -1,7 +1,6 @@
 package ssh
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,14 +45,17 @@ func (a *authState) serverConfig() *gossh.ServerConfig {
 		PublicKeyCallback: func(md gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
 			return a.authenticate(md.User(), func(name string) (*identity.Identity, error) {
 				if cert, ok := key.(*gossh.Certificate); ok {
-					return a.certificate(name, cert)
+					// The identity package checks the signer against
+					// identity.ssh_user_ca, the principal, validity and options.
+					ctx := identity.ContextWithClientAddr(a.ctx, md.RemoteAddr().String())
+					return a.e.deps.Auth.SSHCertificateContext(ctx, name, cert)
 				}
 				return a.e.deps.Auth.PublicKey(name, key)
 			})
 		},
 		PasswordCallback: func(md gossh.ConnMetadata, pw []byte) (*gossh.Permissions, error) {
 			return a.authenticate(md.User(), func(name string) (*identity.Identity, error) {
-				return a.e.deps.Auth.Password(a.ctx, name, string(pw))
+				return a.e.deps.Auth.Password(identity.ContextWithClientAddr(a.ctx, md.RemoteAddr().String()), name, string(pw))
 			})
 		},
 		KeyboardInteractiveCallback: func(md gossh.ConnMetadata, ch gossh.KeyboardInteractiveChallenge) (*gossh.Permissions, error) {
@@ -65,7 +67,7 @@ func (a *authState) serverConfig() *gossh.ServerConfig {
 				if len(answers) != 1 {
 					return nil, identity.ErrBadCredentials
 				}
-				return a.e.deps.Auth.Password(a.ctx, name, answers[0])
+				return a.e.deps.Auth.Password(identity.ContextWithClientAddr(a.ctx, md.RemoteAddr().String()), name, answers[0])
 			})
 		},
 		MaxAuthTries:  6,
@@ -157,26 +159,3 @@ func splitUser(user string) (name, target string, ok bool) {
 	return user[:i], user[i+1:], true
 }
 
-// certificate authenticates name by an SSH user certificate signed by one of
-// identity.ssh_user_ca: valid now, a user certificate, name among its
-// principals, no critical option we do not enforce. The identity itself
-// must be configured (its groups come from the config).
-func (a *authState) certificate(name string, cert *gossh.Certificate) (*identity.Identity, error) {
-	if len(a.e.userCAs) == 0 {
-		return nil, identity.ErrBadCredentials
-	}
-	checker := &gossh.CertChecker{
-		IsUserAuthority: func(auth gossh.PublicKey) bool {
-			for _, ca := range a.e.userCAs {
-				if bytes.Equal(ca.Marshal(), auth.Marshal()) {
-					return true
-				}
-			}
-			return false
-		},
-	}
-	if err := checker.CheckCert(name, cert); err != nil {
-		return nil, fmt.Errorf("ssh certificate: %w", errors.Join(identity.ErrBadCredentials, err))
-	}
-	return a.e.deps.Auth.Verified(name, "ssh-cert")
-}
