@@ -20,19 +20,26 @@ type principal struct {
 
 // errUnauthenticated is the one answer to every failed authentication: it does
 // not say which part was wrong.
-const errUnauthenticated = "authentication required: Authorization: Bearer <admin token>, or HTTP Basic <identity>:<token>"
+const errUnauthenticated = "authentication required: Authorization: Bearer <admin token | OIDC token | gateway token>, or HTTP Basic <identity>:<token>"
 
 // authenticate resolves the caller, or nil when the credentials are missing or wrong.
 func (s *server) authenticate(r *http.Request) *principal {
 	h := r.Header.Get("Authorization")
 	if tok, ok := cutPrefixFold(h, "Bearer "); ok {
-		if s.isAdminToken(strings.TrimSpace(tok)) {
+		tok = strings.TrimSpace(tok)
+		if s.isAdminToken(tok) {
 			return &principal{admin: true}
+		}
+		// An OIDC JWT or a gateway-issued token names its own identity.
+		if s.auth != nil {
+			if id, err := s.auth.Bearer(identity.ContextWithClientAddr(r.Context(), r.RemoteAddr), tok); err == nil {
+				return &principal{id: id}
+			}
 		}
 		return nil
 	}
 	if name, secret, ok := r.BasicAuth(); ok && s.auth != nil {
-		id, err := s.auth.Password(r.Context(), name, secret)
+		id, err := s.auth.Password(identity.ContextWithClientAddr(r.Context(), r.RemoteAddr), name, secret)
 		if err != nil {
 			return nil
 		}

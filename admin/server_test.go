@@ -25,6 +25,7 @@ type testGateway struct {
 	srv    *httptest.Server
 	store  *session.Store
 	broker *policy.Broker
+	auth   *identity.Authenticator
 }
 
 // newTestGateway serves the admin API over a real session store (temp dir)
@@ -39,6 +40,7 @@ func newTestGateway(t testing.TB, approvals config.Approvals) *testGateway {
 			{Name: "bob", Token: "bob-token", Groups: []string{"developers"}},
 		},
 		Approvals: approvals,
+		Identity:  config.IdentitySources{TokenKey: "admin-test-token-key-0123456789"},
 	}
 	auth, err := identity.New(cfg)
 	if err != nil {
@@ -54,7 +56,7 @@ func newTestGateway(t testing.TB, approvals config.Approvals) *testGateway {
 	h := New(Deps{Config: cfg, Store: store, Broker: broker, Metrics: metrics.New(), Auth: auth})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testGateway{srv: srv, store: store, broker: broker}
+	return &testGateway{srv: srv, store: store, broker: broker, auth: auth}
 }
 
 func (g *testGateway) submit(t testing.TB, identity string) policy.ApprovalRequest {
@@ -317,5 +319,27 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	}
 	if err := Serve(context.Background(), "not-an-address", nil); err == nil {
 		t.Fatal("Serve on a bad address: want error")
+	}
+}
+
+// TestGatewayTokenBearerDecidesAsItsIdentity: a reviewer holding an issued
+// gateway token (no admin token) approves, and is recorded as the reviewer.
+func TestGatewayTokenBearerDecidesAsItsIdentity(t *testing.T) {
+	g := newTestGateway(t, config.Approvals{Timeout: config.Duration{Duration: time.Minute}, Reviewers: config.Reviewers{Groups: []string{"reviewers"}}})
+	tok, _, err := g.auth.IssueToken(identity.IssueRequest{Name: "rita", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := g.submit(t, "alice")
+	c := NewClient(g.srv.URL, tok)
+	out, err := c.Approve(context.Background(), req.ID, "looks fine", "")
+	if err != nil {
+		t.Fatalf("approve with a gateway token: %v", err)
+	}
+	if !out.Approved || out.Reviewer != "rita" {
+		t.Fatalf("outcome %+v: the reviewer must be the token's identity", out)
+	}
+	if _, err := NewClient(g.srv.URL, tok+"x").Approvals(context.Background()); apiStatus(err) != 401 {
+		t.Fatalf("tampered token: %v", err)
 	}
 }

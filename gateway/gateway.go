@@ -40,7 +40,7 @@ type Gateway struct {
 // New builds the shared dependencies and binds every listener, so a port
 // conflict is reported before anything is served.
 func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
-	auth, err := identity.New(cfg)
+	auth, err := identity.NewWithOptions(cfg, identity.Options{Log: log})
 	if err != nil {
 		return nil, err
 	}
