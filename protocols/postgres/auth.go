@@ -61,8 +61,11 @@ func (e *Engine) authenticate(ctx context.Context, be *pgproto3.Backend, flush f
 	if user == "" {
 		return nil, fatal(codeInvalidAuthorization, "no user name given: use the Sluice identity name as the user", nil)
 	}
-	if token, ok := e.deps.Auth.PlainToken(user); ok {
-		return e.authSCRAM(be, flush, user, token)
+	// SCRAM keeps the token off the wire. Inside TLS, when OIDC or gateway
+	// tokens are configured, ask for the password instead: the client may
+	// present a JWT or an issued token, which SCRAM cannot carry.
+	if token, ok := e.deps.Auth.PlainToken(user); ok && !(overTLS && e.tokenSources) {
+		return e.authSCRAM(ctx, be, flush, user, token)
 	}
 	if !overTLS {
 		return nil, &clientError{severity: "FATAL", code: codeInvalidAuthorization,
@@ -91,11 +94,53 @@ func (e *Engine) authenticate(ctx context.Context, be *pgproto3.Backend, flush f
 	return id, nil
 }
 
+// authFailed is what the client learns of a failed authentication: the
+// identity package's public refusals (expired, revoked, rate limited) as
+// they are, anything else as Postgres' own wording.
 func authFailed(user string, err error) *clientError {
+	switch {
+	case errors.Is(err, identity.ErrRateLimited), errors.Is(err, identity.ErrIdentityProviderUnavailable):
+		return fatal(codeInvalidAuthorization, "sluice: "+publicText(err), err)
+	case errors.Is(err, identity.ErrTokenExpired), errors.Is(err, identity.ErrTokenRevoked):
+		return fatal(codeInvalidPassword, "sluice: "+publicText(err), err)
+	}
 	return fatal(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user), err)
 }
 
-func (e *Engine) authSCRAM(be *pgproto3.Backend, flush func() error, user, token string) (*identity.Identity, error) {
+// publicText is the client-safe text of an identity refusal (its public
+// error; internal detail stays in the audit log).
+func publicText(err error) string {
+	var rl *identity.RateLimitedError
+	if errors.As(err, &rl) {
+		return rl.Error()
+	}
+	for _, pub := range []error{identity.ErrTokenExpired, identity.ErrTokenRevoked, identity.ErrIdentityProviderUnavailable} {
+		if errors.Is(err, pub) {
+			return pub.Error()
+		}
+	}
+	return "authentication failed"
+}
+
+func (e *Engine) authSCRAM(ctx context.Context, be *pgproto3.Backend, flush func() error, user, token string) (*identity.Identity, error) {
+	// The exchange checks the proof itself, so the rate limiter is consulted
+	// and told here rather than inside Auth.Password.
+	if err := e.deps.Auth.Throttle(ctx, user); err != nil {
+		return nil, authFailed(user, err)
+	}
+	id, err := e.scramExchange(be, flush, user, token)
+	if err != nil {
+		var ce *clientError
+		if errors.As(err, &ce) && ce.code == codeInvalidPassword {
+			e.deps.Auth.Failed(ctx, user, "scram", err)
+		}
+		return nil, err
+	}
+	e.deps.Auth.Succeeded(user)
+	return id, nil
+}
+
+func (e *Engine) scramExchange(be *pgproto3.Backend, flush func() error, user, token string) (*identity.Identity, error) {
 	server, err := scram.SHA256.NewServer(func(string) (scram.StoredCredentials, error) {
 		// The SCRAM user name is empty in libpq's client-first message; the
 		// startup packet's user is the one that counts.

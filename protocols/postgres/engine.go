@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -34,6 +35,9 @@ type Engine struct {
 	cancels cancelRegistry
 	scram   scramVerifiers
 	log     *slog.Logger
+	// tokenSources: OIDC issuers or a gateway token key are configured, so a
+	// client may present a token SCRAM cannot carry.
+	tokenSources bool
 }
 
 // New prepares the engine for target t. serverTLS is the gateway's
@@ -50,7 +54,9 @@ func New(t *config.Target, deps listener.Deps, serverTLS *tls.Config) (*Engine, 
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Engine{target: t, deps: deps, tls: serverTLS, dialer: d, log: log.With("target", t.Name, "protocol", "postgres")}, nil
+	ids := deps.Config.Identity
+	return &Engine{target: t, deps: deps, tls: serverTLS, dialer: d, log: log.With("target", t.Name, "protocol", "postgres"),
+		tokenSources: len(ids.OIDC) > 0 || ids.TokenKey != ""}, nil
 }
 
 // Handle serves one client connection until it ends.
@@ -92,7 +98,7 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 		be.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.unrecognized})
 	}
 	user := params["user"]
-	id, err := e.authenticate(ctx, be, be.Flush, user, st.tls)
+	id, err := e.authenticate(identity.ContextWithClientAddr(ctx, conn.RemoteAddr().String()), be, be.Flush, user, st.tls)
 	if err != nil {
 		e.authFailure(log, user, err)
 		var ce *clientError
@@ -172,6 +178,11 @@ func (e *Engine) serve(ctx context.Context, log *slog.Logger, c net.Conn, be *pg
 		g.Inc()
 		defer g.Dec()
 	}
+	if deadline, ok := e.deps.Auth.SessionDeadline(id); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, deadline, errCredentialExpired)
+		defer cancel()
+	}
 	r := newRelay(e, log, c, up, sess, id, rec)
 	return r.run(ctx)
 }
@@ -231,6 +242,10 @@ func writeRaw(w io.Writer, msg pgproto3.BackendMessage) {
 	}
 }
 
+// errCredentialExpired ends a session whose identity's credential expired
+// longer ago than identity.max_session_after_expiry allows.
+var errCredentialExpired = errors.New("your credential expired and identity.max_session_after_expiry has passed; reconnect with a fresh token")
+
 // relay is one session's message pump.
 type relay struct {
 	e    *Engine
@@ -255,6 +270,11 @@ type relay struct {
 	failOpen   bool
 
 	failed chan error // record failure, fail-closed
+
+	// Which side ended the session, when both loops end at nearly the same
+	// time: the client's Terminate, or a FATAL from the upstream.
+	clientQuit    atomic.Bool
+	upstreamFatal atomic.Pointer[string]
 }
 
 func newRelay(e *Engine, log *slog.Logger, client, up net.Conn, sess *session.Session, id *identity.Identity, rec config.Recording) *relay {
@@ -308,13 +328,23 @@ func (r *relay) run(ctx context.Context) (session.Status, error) {
 	case err := <-clientDone:
 		clientDone <- err // put back for the wait below
 		status, cause = session.StatusOK, ignoreClosed(err)
+		if msg := r.upstreamFatal.Load(); msg != nil {
+			// The client left because the upstream told it to.
+			status, cause = session.StatusFailed, fmt.Errorf("upstream ended the session: %s", *msg)
+		}
 	case err := <-serverDone:
 		serverDone <- err
+		if r.clientQuit.Load() {
+			status = session.StatusOK // the upstream closed after the client's Terminate
+			break
+		}
 		// Upstream went away: tell the client like Postgres would.
 		r.toClient.send(fatal(codeAdminShutdown, "sluice: the upstream connection closed", nil).response())
 		r.toClient.flush()
 		status, cause = session.StatusFailed, ignoreClosed(err)
-		if cause == nil {
+		if msg := r.upstreamFatal.Load(); msg != nil {
+			cause = fmt.Errorf("upstream ended the session: %s", *msg)
+		} else if cause == nil {
 			cause = errors.New("upstream closed the connection")
 		}
 	case err := <-r.failed:
@@ -324,7 +354,10 @@ func (r *relay) run(ctx context.Context) (session.Status, error) {
 	case <-ctx.Done():
 		msg := "sluice: the gateway is shutting down"
 		var ke *session.KilledError
-		if errors.As(context.Cause(ctx), &ke) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errCredentialExpired):
+			msg = "sluice: " + cause.Error()
+		case errors.As(cause, &ke):
 			msg = "sluice: " + ke.Error()
 		}
 		r.toClient.send(fatal(codeAdminShutdown, msg, nil).response())

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -66,6 +64,7 @@ func (r *relay) clientLoop(ctx context.Context) error {
 		case *pgproto3.FunctionCall:
 			r.onFunctionCall(m)
 		case *pgproto3.Terminate:
+			r.clientQuit.Store(true)
 			r.toUp.send(m)
 			r.toUp.flush()
 			return nil
@@ -267,6 +266,3 @@ func formatParams(vals [][]byte, formats []int16) []string {
 	}
 	return out
 }
-
-var _ = strings.TrimSpace
-var _ atomic.Bool

@@ -244,6 +244,10 @@ func (r *relay) onComplete(cur *resultState, tag string) {
 // statement becomes the policy's own error, SQLSTATE 42501.
 func (r *relay) onError(cur *resultState, m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 	*cur = resultState{}
+	if m.Severity == "FATAL" || m.Severity == "PANIC" {
+		msg := m.Code + " " + m.Message
+		r.upstreamFatal.Store(&msg)
+	}
 	it, ok := r.pending.front()
 	if !ok {
 		return m // asynchronous (e.g. FATAL on shutdown)
