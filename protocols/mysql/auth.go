@@ -86,9 +86,9 @@ func (e *Engine) authenticate(ctx context.Context, cl *leg, hs *handshakeRespons
 
 	switch {
 	case plugin == gm.AUTH_NATIVE_PASSWORD && plain:
-		return e.checkScramble(user, host, data, gm.CalcNativePassword(scramble, []byte(token)))
+		return e.checkScramble(ctx, user, host, data, gm.CalcNativePassword(scramble, []byte(token)))
 	case plugin == gm.AUTH_CACHING_SHA2_PASSWORD && plain:
-		id, err := e.checkScramble(user, host, data, gm.CalcCachingSha2Password(scramble, []byte(token)))
+		id, err := e.checkScramble(ctx, user, host, data, gm.CalcCachingSha2Password(scramble, []byte(token)))
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +109,7 @@ func (e *Engine) authenticate(ctx context.Context, cl *leg, hs *handshakeRespons
 		return nil, fmt.Errorf("reading auth switch response: %w", err)
 	}
 	if plain {
-		id, err := e.checkScramble(user, host, resp, gm.CalcCachingSha2Password(scramble, []byte(token)))
+		id, err := e.checkScramble(ctx, user, host, resp, gm.CalcCachingSha2Password(scramble, []byte(token)))
 		if err != nil {
 			return nil, err
 		}
@@ -118,14 +118,22 @@ func (e *Engine) authenticate(ctx context.Context, cl *leg, hs *handshakeRespons
 	return e.fullAuth(ctx, cl, user, host, scramble, overTLS)
 }
 
-func (e *Engine) checkScramble(user, host string, got, want []byte) (*identity.Identity, error) {
+// checkScramble verifies a challenge-response against the clear token. The
+// identity package does not see the secret here, so the engine consults and
+// informs its failed-auth limiter itself.
+func (e *Engine) checkScramble(ctx context.Context, user, host string, got, want []byte) (*identity.Identity, error) {
+	if err := e.deps.Auth.Throttle(ctx, user); err != nil {
+		return nil, accessDenied(user, host, err)
+	}
 	if len(got) == 0 || subtle.ConstantTimeCompare(got, want) != 1 {
+		e.deps.Auth.Failed(ctx, user, "mysql-scramble", identity.ErrBadCredentials)
 		return nil, accessDenied(user, host, identity.ErrBadCredentials)
 	}
 	id, err := e.deps.Auth.Verified(user, "token")
 	if err != nil {
 		return nil, accessDenied(user, host, err)
 	}
+	e.deps.Auth.Succeeded(user)
 	return id, nil
 }
 

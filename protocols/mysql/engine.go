@@ -212,7 +212,7 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	}
 	hs.Caps &= serverCaps | gm.CLIENT_SSL
 
-	id, err := e.authenticate(ctx, cl, hs, scramble, overTLS, host)
+	id, err := e.authenticate(identity.ContextWithClientAddr(ctx, cl.conn.RemoteAddr().String()), cl, hs, scramble, overTLS, host)
 	if err != nil {
 		e.deps.Metrics.AuthFailures.WithLabelValues(protocolName, "credentials").Inc()
 		return nil, err

@@ -1,6 +1,8 @@
 package mysql
 
 import (
+	"github.com/sluice-gw/sluice/identity"
+
 	"errors"
 	"fmt"
 
@@ -38,10 +40,20 @@ func (e *clientError) Unwrap() error { return e.err }
 func (e *clientError) packet() []byte { return appendErr(nil, e.code, e.state, e.msg) }
 
 func accessDenied(user, host string, err error) *clientError {
-	return &clientError{
-		code: gm.ER_ACCESS_DENIED_ERROR, state: stateAccessDenied, fatal: true, err: err,
-		msg: fmt.Sprintf("Access denied for user '%s'@'%s' (using password: YES)", user, host),
+	msg := fmt.Sprintf("Access denied for user '%s'@'%s' (using password: YES)", user, host)
+	// The identity package's public refusals say what to do; show them.
+	var rl *identity.RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		msg += ": sluice: " + rl.Error()
+	case errors.Is(err, identity.ErrTokenExpired):
+		msg += ": sluice: " + identity.ErrTokenExpired.Error()
+	case errors.Is(err, identity.ErrTokenRevoked):
+		msg += ": sluice: " + identity.ErrTokenRevoked.Error()
+	case errors.Is(err, identity.ErrIdentityProviderUnavailable):
+		msg += ": sluice: " + identity.ErrIdentityProviderUnavailable.Error()
 	}
+	return &clientError{code: gm.ER_ACCESS_DENIED_ERROR, state: stateAccessDenied, fatal: true, err: err, msg: msg}
 }
 
 func fatalf(code uint16, state string, err error, format string, args ...any) *clientError {
