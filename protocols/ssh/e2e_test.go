@@ -3,8 +3,12 @@ package ssh
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/identity"
 )
 
 func TestExecRelaysOutputAndExitStatus(t *testing.T) {
@@ -133,20 +137,42 @@ func TestUserCertificate(t *testing.T) {
 	for _, c := range []struct {
 		principal string
 		wantOK    bool
-	}{{"alice", true}, {"mallory", false}} {
-		key := g.dir + "/cert_key_" + c.principal
+		ca        string
+	}{{"alice", true, g.caKey}, {"mallory", false, g.caKey}, {"alice", false, g.dir + "/rogue_ca"}} {
+		if _, err := os.Stat(c.ca); err != nil {
+			writeKey(t, c.ca)
+		}
+		key := g.dir + "/cert_key_" + c.principal + filepath.Base(c.ca)
 		pub := writeKey(t, key)
 		if err := os.WriteFile(key+".pub", []byte(marshalAuthorized(pub)+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("ssh-keygen", "-q", "-s", g.caKey, "-I", "test", "-n", c.principal, "-V", "-5m:+1h", key+".pub").CombinedOutput()
+		out, err := exec.Command("ssh-keygen", "-q", "-s", c.ca, "-I", "test", "-n", c.principal, "-V", "-5m:+1h", key+".pub").CombinedOutput()
 		if err != nil {
 			t.Fatalf("ssh-keygen: %v %s", err, out)
 		}
 		args := append(g.sshArgs(key), "alice+web1@127.0.0.1", "echo", "cert-ok")
 		r := run(t, nil, "ssh", args...)
 		if c.wantOK != (r.code == 0 && r.stdout == "cert-ok\n") {
-			t.Fatalf("principal %s: code=%d stdout=%q stderr=%q", c.principal, r.code, r.stdout, r.stderr)
+			t.Fatalf("principal %s, CA %s: code=%d stdout=%q stderr=%q", c.principal, c.ca, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+func TestSessionEndsWhenCredentialExpires(t *testing.T) {
+	g := startGateway(t)
+	tok, _, err := g.deps.Auth.IssueToken(identity.IssueRequest{Name: "alice", TTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	askpass := g.dir + "/askpass-token"
+	if err := os.WriteFile(askpass, []byte("#!/bin/sh\necho '"+tok+"'\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	args := append(g.sshArgs(""), "alice+web1@127.0.0.1", "echo in; sleep 30")
+	r := run(t, []string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"}, "ssh", args...)
+	if r.stdout != "in\n" || !strings.Contains(r.stderr, "credential expired") || time.Since(start) > 15*time.Second {
+		t.Fatalf("code=%d stdout=%q stderr=%q after %v", r.code, r.stdout, r.stderr, time.Since(start))
 	}
 }

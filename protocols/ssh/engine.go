@@ -39,7 +39,6 @@ type Engine struct {
 	log       *slog.Logger
 	hostKey   gossh.Signer
 	upstreams map[string]*upstreamDialer // by target name; ssh targets only
-	userCAs   []gossh.PublicKey          // identity.ssh_user_ca
 }
 
 // New loads (or creates on first start) the gateway's host key and prepares
@@ -62,13 +61,6 @@ func New(cfg *config.Config, deps listener.Deps) (*Engine, error) {
 		return nil, fmt.Errorf("ssh.host_key: %w", err)
 	}
 	e := &Engine{cfg: cfg, deps: deps, log: log.With("protocol", "ssh"), hostKey: hk, upstreams: map[string]*upstreamDialer{}}
-	for i, line := range cfg.Identity.SSHUserCA {
-		ca, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
-		if err != nil {
-			return nil, fmt.Errorf("identity.ssh_user_ca[%d]: %w", i, err)
-		}
-		e.userCAs = append(e.userCAs, ca)
-	}
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		switch t.Protocol {
@@ -192,6 +184,11 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 	// is denied, keepalives are answered "unsupported" as OpenSSH does.
 	go denyRequests(reqs)
 
+	if deadline, ok := c.e.deps.Auth.SessionDeadline(c.id); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, deadline, errCredentialExpired)
+		defer cancel()
+	}
 	rec := c.e.cfg.RecordingFor(c.target)
 	sess, err := c.e.deps.Store.Open(ctx, session.Info{
 		Protocol:   c.protocol(),
@@ -266,6 +263,10 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 				c.tell(killed.Error())
 				return session.StatusKilled, cause
 			}
+			if errors.Is(cause, errCredentialExpired) {
+				c.tell(cause.Error())
+				return session.StatusKilled, cause
+			}
 			return session.StatusOK, cause
 		case <-clientDone:
 			return session.StatusOK, nil
@@ -318,6 +319,10 @@ func rejectAll(chans <-chan gossh.NewChannel, reason gossh.RejectionReason, msg 
 	case <-time.After(5 * time.Second):
 	}
 }
+
+// errCredentialExpired ends a session whose identity's credential expired
+// longer ago than identity.max_session_after_expiry allows.
+var errCredentialExpired = errors.New("your credential expired and identity.max_session_after_expiry has passed; reconnect with a fresh token")
 
 func recordingFrom(r config.Recording) session.Recording {
 	return session.Recording{OmitParams: r.OmitParams, FailOpen: r.FailOpen, RecordInput: r.RecordInput}

@@ -48,6 +48,8 @@ const gatewayYAML = `
 data_dir: {{DIR}}/data
 identity:
   ssh_user_ca: ["{{CA_PUB}}"]
+  token_key: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  max_session_after_expiry: 1s
 identities:
   - name: alice
     token: tok-alice
