@@ -21,6 +21,7 @@ type gateway struct {
 	User     string // the Sluice identity
 	Token    string // its token: the DSN password
 	Database string
+	Admin    string // admin API address (token bench-admin-token)
 	dir      string
 	logPath  string
 	cmd      *exec.Cmd
@@ -42,12 +43,14 @@ func buildSluice(ctx context.Context, dir string) (string, error) {
 type gwTarget struct {
 	Name, Protocol, Listen             string
 	Upstream, User, Password, Database string
+	Policy                             string // policy name from the extra YAML; "" = none
 }
 
 // gatewayConfig is the YAML `sluice serve` gets: the targets, one identity,
-// no policy rules (the benchmark measures the relay, parsing and recording
-// that every session pays).
-func gatewayConfig(dataDir, adminListen, token string, targets []gwTarget) string {
+// and extra (top-level YAML such as policies: and approvals:, "" for none).
+// Without extra there are no policy rules: the benchmark then measures the
+// relay, parsing and recording that every session pays.
+func gatewayConfig(dataDir, adminListen, token string, targets []gwTarget, extra string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# written by sluice benchrun
 data_dir: %s
@@ -71,13 +74,17 @@ targets:
       database: %s
       tls: {mode: disable}
 `, t.Name, t.Protocol, t.Listen, t.Upstream, yamlQuote(t.User), yamlQuote(t.Password), yamlQuote(t.Database))
+		if t.Policy != "" {
+			fmt.Fprintf(&b, "    policy: %s\n", t.Policy)
+		}
 	}
+	b.WriteString(extra)
 	return b.String()
 }
 
 // startGateway writes the config and runs `sluice serve`, waiting until
 // ready (a login through the gateway) succeeds.
-func startGateway(ctx context.Context, bin, dir string, targets []gwTarget, ready func(context.Context, *gateway) error) (*gateway, error) {
+func startGateway(ctx context.Context, bin, dir string, targets []gwTarget, extra string, ready func(context.Context, *gateway) error) (*gateway, error) {
 	admin, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -85,7 +92,8 @@ func startGateway(ctx context.Context, bin, dir string, targets []gwTarget, read
 	g := &gateway{Addr: targets[0].Listen, User: "bench", Token: "bench-token-0123456789", Database: targets[0].Database,
 		dir: dir, logPath: filepath.Join(dir, "sluice.log"), done: make(chan struct{})}
 	cfgPath := filepath.Join(dir, "sluice.yaml")
-	cfg := gatewayConfig(filepath.Join(dir, "data"), admin, g.Token, targets)
+	g.Admin = admin
+	cfg := gatewayConfig(filepath.Join(dir, "data"), admin, g.Token, targets, extra)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("write gateway config: %w", err)
 	}

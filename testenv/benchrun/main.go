@@ -41,12 +41,21 @@ type options struct {
 	scale    int
 	sluice   string // prebuilt binary; "" builds ./cmd/sluice
 	jsonOut  string
+	policy   string // -policy: "", "realistic" or a YAML file with policies: (named bench)
+	sessions int    // idle suite: sessions to open
+	rows     int    // bigresult suite: rows per result
+	reviews  int    // approval suite: held statements to time
 }
 
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
 	var o options
-	suites := fs.String("suites", "postgres,mysql", "benchmark suites: postgres (pgbench), mysql (sysbench oltp_read_only)")
+	suites := fs.String("suites", "postgres,mysql", "benchmark suites: postgres (pgbench), mysql (sysbench oltp_read_only), "+
+		"pg-idle (gateway RSS per idle session), pg-bigresult (large result throughput, masked and not), pg-approval (hold->approve->forwarded latency)")
+	fs.StringVar(&o.policy, "policy", "", `policy for the sluice leg of the postgres suite: "realistic" (5 rules, 3 masks on the pgbench tables) or a YAML file with policies: {bench: ...}`)
+	fs.IntVar(&o.sessions, "sessions", 1000, "pg-idle: idle sessions to open")
+	fs.IntVar(&o.rows, "rows", 2_000_000, "pg-bigresult: rows per result")
+	fs.IntVar(&o.reviews, "reviews", 20, "pg-approval: held statements to time")
 	modes := fs.String("modes", "simple,extended,prepared", "pgbench query modes (-M), comma separated")
 	myModes := fs.String("mysql-modes", "text,prepared", "sysbench statement modes (text = --db-ps-mode=disable)")
 	legs := fs.String("legs", "direct,pgbouncer,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only)")
@@ -65,8 +74,8 @@ func parseFlags(args []string) (options, error) {
 	o.modes = splitList(*modes)
 	o.myModes = splitList(*myModes)
 	for _, s := range o.suites {
-		if s != "postgres" && s != "mysql" {
-			return o, fmt.Errorf("-suites: %q is not postgres or mysql", s)
+		if !slices.Contains([]string{"postgres", "mysql", "pg-idle", "pg-bigresult", "pg-approval"}, s) {
+			return o, fmt.Errorf("-suites: %q is not postgres, mysql, pg-idle, pg-bigresult or pg-approval", s)
 		}
 	}
 	for _, m := range o.myModes {
@@ -123,6 +132,12 @@ func run(ctx context.Context, o options, w io.Writer) error {
 			err = runPostgres(ctx, o, w)
 		case "mysql":
 			err = runMySQL(ctx, o, w)
+		case "pg-idle":
+			err = runIdle(ctx, o, w)
+		case "pg-bigresult":
+			err = runBigResult(ctx, o, w)
+		case "pg-approval":
+			err = runApproval(ctx, o, w)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -196,6 +211,9 @@ func runPostgres(ctx context.Context, o options, w io.Writer) error {
 		return ctx.Err()
 	}
 	title := fmt.Sprintf("pgbench -S -c %d -j %d -T %s, median of %d rounds (tps)", o.clients, o.threads, o.duration, o.rounds)
+	if o.policy != "" {
+		title += ", sluice with policy " + o.policy
+	}
 	printTable(w, title, o.modes, legs, res)
 	return writeJSON(o, "postgres", legs, res)
 }
@@ -223,7 +241,14 @@ func startSluice(ctx context.Context, o options, work string, pg *testenv.Postgr
 	}
 	t := gwTarget{Name: "appdb", Protocol: "postgres", Listen: listen, Upstream: pg.Addr,
 		User: pg.User, Password: pg.Password, Database: pg.Database}
-	return startGateway(ctx, bin, dir, []gwTarget{t}, postgresReady)
+	extra, err := policyYAML(o.policy)
+	if err != nil {
+		return nil, err
+	}
+	if extra != "" {
+		t.Policy = "bench"
+	}
+	return startGateway(ctx, bin, dir, []gwTarget{t}, extra, postgresReady)
 }
 
 func pgbenchInit(ctx context.Context, pgbench string, l leg, scale int) error {

@@ -121,7 +121,7 @@ func startSluiceMySQL(ctx context.Context, o options, work string, m *testenv.Ma
 	}
 	t := gwTarget{Name: "shop", Protocol: "mysql", Listen: listen, Upstream: m.Addr,
 		User: m.User, Password: m.Password, Database: m.Database}
-	return startGateway(ctx, bin, dir, []gwTarget{t}, func(ctx context.Context, g *gateway) error {
+	return startGateway(ctx, bin, dir, []gwTarget{t}, "", func(ctx context.Context, g *gateway) error {
 		c, err := client.ConnectWithContext(ctx, g.Addr, g.User, g.Token, g.Database, 2*time.Second)
 		if err != nil {
 			return err
