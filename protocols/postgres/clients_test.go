@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/sluice-gw/sluice/session"
 	"github.com/sluice-gw/sluice/testenv"
 )
 
@@ -172,4 +173,85 @@ func TestPgxBinaryRoundTrip(t *testing.T) {
 func md5hex(b []byte) string {
 	sum := md5.Sum(b)
 	return hex.EncodeToString(sum[:])
+}
+
+func TestQueryLogContent(t *testing.T) {
+	g := startGateway(t, guardedYAML)
+	ctx := context.Background()
+	c := connect(t, g.dsn("alice", aliceToken, "default_query_exec_mode=cache_statement application_name=qlog-test"))
+	var n int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM users WHERE id <= $1 /* route='%2Fusers',app='billing' */", 7).Scan(&n); err != nil || n != 7 {
+		t.Fatalf("count: %d %v", n, err)
+	}
+	rows, err := c.Query(ctx, "SELECT id, email FROM users WHERE id <= $1 ORDER BY id", 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	if _, err := c.Exec(ctx, "SELECT 1/0"); err == nil {
+		t.Fatal("division by zero succeeded")
+	}
+	if _, err := c.Exec(ctx, "DROP TABLE orders"); err == nil {
+		t.Fatal("drop succeeded")
+	}
+	if _, err := c.PgConn().Exec(ctx, "CREATE TEMP TABLE ql(x int); INSERT INTO ql SELECT generate_series(1, 42)").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+
+	ev := queryLog(t, g)
+	find := func(prefix string) session.QueryEvent {
+		t.Helper()
+		for _, e := range ev {
+			if strings.HasPrefix(e.Statement, prefix) {
+				return e
+			}
+		}
+		t.Fatalf("no query-log line for %q in %+v", prefix, ev)
+		return session.QueryEvent{}
+	}
+	cnt := find("SELECT count(*) FROM users")
+	if cnt.Decision != "allow" || cnt.Rows != 1 || cnt.Tag != "SELECT 1" || !reflect.DeepEqual(cnt.Params, []string{`\x00000007`}) && !reflect.DeepEqual(cnt.Params, []string{"7"}) ||
+		cnt.Tags["route"] != "/users" || cnt.Tags["app"] != "billing" {
+		t.Errorf("count line: %+v", cnt)
+	}
+	sel := find("SELECT id, email")
+	if sel.Rows != 12 || sel.Tag != "SELECT 12" || !reflect.DeepEqual(sel.Masked, []string{"email"}) || len(sel.Sample) == 0 {
+		t.Errorf("select line: %+v", sel)
+	}
+	for _, row := range sel.Sample {
+		for _, v := range row {
+			if strings.Contains(v, "@example") {
+				t.Errorf("the query log sample holds an unmasked e-mail: %q", v)
+			}
+		}
+	}
+	div := find("SELECT 1/0")
+	if div.SQLState != "22012" || div.Error == "" || div.Decision != "allow" {
+		t.Errorf("error line: %+v", div)
+	}
+	drop := find("DROP TABLE orders")
+	if drop.Decision != "block" || drop.Rule != "no-drops" || drop.SQLState != "42501" {
+		t.Errorf("block line: %+v", drop)
+	}
+	ins := find("CREATE TEMP TABLE ql")
+	if ins.Tag != "INSERT 0 42" || ins.Rows != 42 {
+		t.Errorf("multi-statement line: %+v", ins)
+	}
+	seqs := map[int64]bool{}
+	for _, e := range ev {
+		if seqs[e.Seq] {
+			t.Errorf("duplicate seq %d", e.Seq)
+		}
+		seqs[e.Seq] = true
+		if e.Time.IsZero() || e.Duration < 0 {
+			t.Errorf("line without time: %+v", e)
+		}
+	}
+	recs := sessionStatuses(t, g)
+	if len(recs) != 1 || recs[0].Tags["application_name"] != "qlog-test" || recs[0].Queries != int64(len(ev)) {
+		t.Errorf("session record: %+v (%d query lines)", recs, len(ev))
+	}
 }
