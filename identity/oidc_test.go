@@ -158,7 +158,17 @@ func TestOIDCKeyRotation(t *testing.T) {
 	}
 	p.Publish()
 	p.DropOldKeys()
-	if _, err := a.Password(ctx, "dave", unpublished); err != nil {
+	// go-oidc coalesces JWKS fetches: an attempt made while the previous
+	// (failed) attempt's fetch is still being torn down shares that fetch's
+	// old key set. The next attempt after it fetches the new one.
+	var err error
+	for i := 0; i < 20; i++ {
+		if _, err = a.Password(ctx, "dave", unpublished); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatalf("after the key was published: %v", err)
 	}
 	if p.JWKSFetches() <= fetches {
