@@ -283,7 +283,9 @@ var maskBypasses = []string{
 func TestPolicyMaskBypasses(t *testing.T) {
 	g := startGateway(t, guardedYAML)
 	ctx := context.Background()
-	for _, mode := range []string{"simple_protocol", "cache_statement"} {
+	// simple_protocol: text rows; exec: no Describe from the client (the
+	// gateway must ask); the cache modes: binary rows for known types.
+	for _, mode := range []string{"simple_protocol", "exec", "describe_exec", "cache_statement", "cache_describe"} {
 		t.Run(mode, func(t *testing.T) {
 			c := connect(t, g.dsn("alice", aliceToken, "default_query_exec_mode="+mode))
 			for _, q := range maskBypasses {
@@ -333,6 +335,41 @@ func TestPolicyMaskBypasses(t *testing.T) {
 		})
 	}
 
+}
+
+// TestPolicyMaskCursorsViewsFunctions: masked data read through a server
+// cursor, a prepared statement, a view or a function the session created.
+func TestPolicyMaskCursorsViewsFunctions(t *testing.T) {
+	g := startGateway(t, guardedYAML)
+	ctx := context.Background()
+	c := connect(t, g.dsn("alice", aliceToken, ""))
+	for _, q := range []string{
+		"BEGIN; DECLARE cur CURSOR FOR SELECT email FROM users ORDER BY id; FETCH 2 FROM cur",
+		"FETCH 2 FROM cur",
+		"COMMIT",
+		"PREPARE pp AS SELECT email FROM users WHERE id <= 2",
+		"EXECUTE pp",
+		"CREATE TEMP VIEW vv AS SELECT email FROM users",
+		"SELECT * FROM vv ORDER BY 1 LIMIT 2",
+		"CREATE FUNCTION pg_temp.ff() RETURNS SETOF text AS 'SELECT email FROM users' LANGUAGE sql",
+		"SELECT pg_temp.ff() LIMIT 2",
+	} {
+		res, err := c.PgConn().Exec(ctx, q).ReadAll()
+		if err != nil {
+			// Refusing is fail-closed and fine; leaking is not.
+			t.Logf("%q refused: %v", q, err)
+			continue
+		}
+		for _, r := range res {
+			for _, row := range r.Rows {
+				for _, v := range row {
+					if strings.Contains(string(v), "@example") {
+						t.Errorf("%q leaks %q", q, v)
+					}
+				}
+			}
+		}
+	}
 }
 
 // TestPolicyMaskCopyTo: COPY (SELECT ...) TO STDOUT and COPY table TO STDOUT
