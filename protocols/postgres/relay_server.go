@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -307,16 +309,16 @@ func (r *relay) onReady(cur *resultState) {
 	}
 }
 
-// rowsFromTag reads the row count at the end of a command tag ("SELECT 5", "INSERT 0 3").
+// rowsFromTag reads the row count at the end of a command tag ("SELECT 5",
+// "INSERT 0 3"). Postgres counts in uint64; a count beyond int64 (or a
+// malformed tag) reads as 0 rather than wrapping negative.
 func rowsFromTag(tag string) int64 {
-	var n int64
-	i := len(tag) - 1
-	mul := int64(1)
-	for ; i >= 0 && tag[i] >= '0' && tag[i] <= '9'; i-- {
-		n += int64(tag[i]-'0') * mul
-		mul *= 10
+	sp := strings.LastIndexByte(tag, ' ')
+	if sp < 0 || sp == len(tag)-1 {
+		return 0
 	}
-	if i == len(tag)-1 || i < 0 || tag[i] != ' ' {
+	n, err := strconv.ParseInt(tag[sp+1:], 10, 64)
+	if err != nil || n < 0 {
 		return 0
 	}
 	return n
