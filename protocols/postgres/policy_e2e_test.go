@@ -477,3 +477,19 @@ func hasQuery(ev []session.QueryEvent, match func(session.QueryEvent) bool) bool
 	}
 	return false
 }
+
+// TestPolicyReviewPsql: psql shows the hold NOTICE at once, then the result
+// once a reviewer approves.
+func TestPolicyReviewPsql(t *testing.T) {
+	g := startGateway(t, guardedYAML)
+	done := decideNext(t, g.Deps().Broker, true, "ok from psql test")
+	out, errOut, code := psqlRun(t, g.dsn("alice", aliceToken, ""),
+		"-c", "CREATE TEMP TABLE s AS SELECT generate_series(1, 3) x", "-c", "DELETE FROM s")
+	req := <-done
+	if code != 0 || !strings.Contains(out, "DELETE 3") {
+		t.Fatalf("psql exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "NOTICE:") || !strings.Contains(errOut, "held for approval "+req.ID) {
+		t.Fatalf("psql did not show the hold notice: %q", errOut)
+	}
+}
