@@ -34,13 +34,29 @@ type sessionChannel struct {
 	input atomic.Bool                      // record "i" events
 
 	workers *sync.WaitGroup // the channel's goroutines; run waits for them
-	closeMu *sync.Mutex     // held around CloseWrite (see clientConn.track)
+	writeMu *sync.Mutex     // serialises writes to the client (see clientConn.track)
+	stdout  io.Writer       // the client's stdout, under writeMu
+	stderr  io.Writer       // the client's stderr, under writeMu
 }
 
 func (ch *sessionChannel) closeWrite() {
-	ch.closeMu.Lock()
-	defer ch.closeMu.Unlock()
+	ch.writeMu.Lock()
+	defer ch.writeMu.Unlock()
 	_ = ch.client.CloseWrite()
+}
+
+// lockedWriter serialises writes to one side of a client channel:
+// x/crypto/ssh does not allow concurrent writes to one stream, nor a write
+// concurrent with CloseWrite.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // relaySession opens the upstream twin of a client session channel and
@@ -61,9 +77,10 @@ func (c *clientConn) relaySession(ctx context.Context, nc gossh.NewChannel) {
 		up.Close()
 		return
 	}
-	closeMu, untrack := c.track(client)
+	writeMu, untrack := c.track(client)
 	defer untrack()
-	ch := &sessionChannel{c: c, client: client, up: up, closeMu: closeMu}
+	ch := &sessionChannel{c: c, client: client, up: up, writeMu: writeMu,
+		stdout: lockedWriter{writeMu, client}, stderr: lockedWriter{writeMu, client.Stderr()}}
 	ch.run(ctx, creqs, ureqs)
 }
 
@@ -79,12 +96,12 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
-		ch.pump(ch.client, ch.up, ch.onStdout)
+		ch.pump(ch.stdout, ch.up, ch.onStdout)
 	}()
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
-		ch.pump(ch.client.Stderr(), ch.up.Stderr(), ch.onOutput)
+		ch.pump(ch.stderr, ch.up.Stderr(), ch.onOutput)
 	}()
 	ch.workers = &workers
 
@@ -132,7 +149,7 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	if len(exits) == 0 && ctx.Err() == nil && ch.started.Load() {
 		// The upstream ended the channel without an exit status, and the
 		// client did not ask for it: the upstream connection died.
-		_, _ = io.WriteString(ch.client.Stderr(), fmt.Sprintf("\r\nsluice: the connection to target %q was lost\r\n", ch.c.target.Name))
+		_, _ = io.WriteString(ch.stderr, fmt.Sprintf("\r\nsluice: the connection to target %q was lost\r\n", ch.c.target.Name))
 	}
 	for _, r := range exits {
 		_, _ = ch.client.SendRequest(r.Type, false, r.Payload)
@@ -327,7 +344,7 @@ func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command st
 		if r.WantReply {
 			_ = r.Reply(true, nil)
 		}
-		_, _ = io.WriteString(ch.client.Stderr(), v.message)
+		_, _ = io.WriteString(ch.stderr, v.message)
 		_, _ = ch.client.SendRequest("exit-status", false, gossh.Marshal(exitStatus{Status: 126}))
 		ch.closeWrite()
 		_ = ch.up.Close()

@@ -65,6 +65,8 @@ type commandChannel struct {
 	started bool
 	proc    chan *os.Process // the running process, for signals; buffered 1
 	ptmx    atomic.Pointer[os.File]
+	stdout  io.Writer // the client's stdout and stderr, serialised with notices
+	stderr  io.Writer
 	rec     atomic.Pointer[terminalRecorder]
 }
 
@@ -74,10 +76,11 @@ func (c *clientConn) runCommand(ctx context.Context, nc gossh.NewChannel) {
 	if err != nil {
 		return
 	}
-	_, untrack := c.track(client)
+	writeMu, untrack := c.track(client)
 	defer untrack()
 	ctx, cancel := context.WithCancel(ctx)
-	cc := &commandChannel{c: c, client: client, proc: make(chan *os.Process, 1)}
+	cc := &commandChannel{c: c, client: client, proc: make(chan *os.Process, 1),
+		stdout: lockedWriter{writeMu, client}, stderr: lockedWriter{writeMu, client.Stderr()}}
 	var running sync.WaitGroup
 	for r := range creqs {
 		cc.handleRequest(ctx, r, &running)
@@ -180,7 +183,7 @@ func reply(r *gossh.Request, ok bool) {
 
 // fail ends the channel with a message on stderr and an exit status.
 func (cc *commandChannel) fail(msg string, status uint32) {
-	_, _ = io.WriteString(cc.client.Stderr(), msg)
+	_, _ = io.WriteString(cc.stderr, msg)
 	_, _ = cc.client.SendRequest("exit-status", false, gossh.Marshal(exitStatus{Status: status}))
 	_ = cc.client.Close()
 }
@@ -237,12 +240,12 @@ func (cc *commandChannel) run(ctx context.Context, argv []string) {
 			stop := context.AfterFunc(ctx, func() { f.Close() })
 			defer stop()
 			outputs.Add(1)
-			go func() { defer outputs.Done(); cc.copyOut(cc.client, f) }()
+			go func() { defer outputs.Done(); cc.copyOut(cc.stdout, f) }()
 			go cc.copyIn(f, cc.client, nil) // ends when the client channel or the pty closes
 		}
 	} else {
-		cmd.Stdout = writerFunc(func(p []byte) (int, error) { cc.recordOut(p); return cc.client.Write(p) })
-		cmd.Stderr = writerFunc(func(p []byte) (int, error) { cc.recordOut(p); return cc.client.Stderr().Write(p) })
+		cmd.Stdout = writerFunc(func(p []byte) (int, error) { cc.recordOut(p); return cc.stdout.Write(p) })
+		cmd.Stderr = writerFunc(func(p []byte) (int, error) { cc.recordOut(p); return cc.stderr.Write(p) })
 		var stdin io.WriteCloser
 		stdin, err = cmd.StdinPipe()
 		if err == nil {

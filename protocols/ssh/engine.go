@@ -132,8 +132,8 @@ type clientConn struct {
 }
 
 // track registers a client channel until the returned func is called. The
-// mutex serialises tell's writes with the channel's CloseWrite, which
-// x/crypto/ssh does not synchronise with concurrent writes.
+// returned mutex serialises every write to the channel (relay, notices,
+// CloseWrite): x/crypto/ssh does not synchronise them itself.
 func (c *clientConn) track(ch gossh.Channel) (*sync.Mutex, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -213,11 +213,20 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 	defer m.ActiveSessions.WithLabelValues(c.protocol(), c.target.Name).Dec()
 
 	status, cause := c.relay(sess.Context(), chans)
-	c.sconn.Close()
+	// Upstream first: its channels end and tell their clients why (a lost
+	// connection) while the client connection is still open; then, after a
+	// bounded grace, the client connection.
 	if c.upstream != nil {
 		c.upstream.Close()
 	}
-	c.channels.Wait()
+	channelsDone := make(chan struct{})
+	go func() { c.channels.Wait(); close(channelsDone) }()
+	select {
+	case <-channelsDone:
+	case <-time.After(closeGrace):
+	}
+	c.sconn.Close()
+	<-channelsDone
 	if err := sess.Close(status, cause); err != nil {
 		c.log.Error("closing session record", "err", err)
 	}
@@ -231,6 +240,11 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 	if c.target.Protocol == "ssh" {
 		up, err := c.e.upstreams[c.target.Name].dial(ctx)
 		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				// Killed or expired while dialling: say that, not a dial error.
+				rejectAll(chans, gossh.ConnectionFailed, "sluice: "+cause.Error())
+				return session.StatusKilled, cause
+			}
 			c.log.Warn("upstream dial failed", "err", err)
 			rejectAll(chans, gossh.ConnectionFailed, userMessage(err, c.target.Name))
 			return session.StatusFailed, err
@@ -319,6 +333,11 @@ func rejectAll(chans <-chan gossh.NewChannel, reason gossh.RejectionReason, msg 
 	case <-time.After(5 * time.Second):
 	}
 }
+
+// closeGrace bounds how long a session's channels get to finish (flush
+// output, send exit status and notices) before the client connection is
+// closed under them.
+const closeGrace = 2 * time.Second
 
 // errCredentialExpired ends a session whose identity's credential expired
 // longer ago than identity.max_session_after_expiry allows.

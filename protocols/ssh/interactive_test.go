@@ -69,7 +69,9 @@ func TestInteractiveShellInTmux(t *testing.T) {
 	argv := append([]string{"ssh"}, g.sshArgs(g.aliceKey)...)
 	argv = append(argv, "-tt", "alice+web1@127.0.0.1")
 	tm := startTmux(t, 100, 30, strings.Join(quoteAll(argv), " "))
-	tm.send("export PS1='prompt$ '", "Enter")
+	tm.waitFor("~$") // the login shell's own prompt
+	// PS1 is spelt so that the typed command does not show "prompt$".
+	tm.send("export PS1='pro''mpt$ '", "Enter")
 	tm.waitFor("prompt$")
 	tm.send("echo typed-$((20+3))", "Enter")
 	tm.waitFor("typed-23")

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-gw/sluice/policy"
 )
 
 // Interactive command filtering. At Enter the command line is read back
@@ -107,19 +110,82 @@ func (g *lineGuard) beginLine(ctx context.Context) {
 	g.mu.Unlock()
 }
 
-// line reads the current command line off the screen.
-func (g *lineGuard) line() (string, bool) {
+// candidate is one reading of the command line on screen.
+type candidate struct {
+	text    string
+	primary bool // the text from where the user started typing
+}
+
+// lines reads the current command line off the screen. The primary reading
+// is the text from where the user started typing. When that start may be
+// wrong (typed ahead before the prompt was drawn, a prompt redrawn
+// elsewhere), the text after the last prompt-like "$ ", "# ", "> " or "% "
+// and the whole row are read too; the caller judges all of them and keeps
+// the most severe verdict, so a misplaced start can over-block but not let
+// a line through.
+func (g *lineGuard) lines() ([]candidate, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.scr.alt {
-		return "", false
+		return nil, false
 	}
 	y := g.startY - (g.scr.scrolled - g.startRoll)
 	x := g.startX
 	if y < 0 {
 		x, y = 0, 0
 	}
-	return g.scr.text(x, y), true
+	start := g.scr.text(x, y)
+	row := g.scr.text(0, y)
+	best := -1
+	for _, p := range []string{"$ ", "# ", "> ", "% "} {
+		if i := strings.LastIndex(row, p); i > best {
+			best = i
+		}
+	}
+	var out []candidate
+	// The text after the prompt comes first: on a tie it is what the
+	// decision names (the cleanest reading when the start was misplaced).
+	if best >= 0 && row[best+2:] != start {
+		out = append(out, candidate{text: row[best+2:]})
+	}
+	out = append(out, candidate{text: start, primary: true})
+	if row != start {
+		out = append(out, candidate{text: row})
+	}
+	return out, true
+}
+
+// mostSevere picks the reading the policy judges most severely. Secondary
+// readings count only when they parse: a fragment such as the tail of a
+// quoted "$ " must not block a line as unparseable.
+func (g *lineGuard) mostSevere(cands []candidate) string {
+	c := g.ch.c
+	p := c.e.deps.Policies.For(c.target.Name)
+	pick, rank := "", -1
+	for _, cd := range cands {
+		if isBlank(cd.text) {
+			continue
+		}
+		if !cd.primary {
+			if _, err := policy.ParseCommand(cd.text); err != nil {
+				continue
+			}
+		}
+		if r := severity(checkCommand(p, c.subject(), cd.text).Action); r > rank {
+			pick, rank = cd.text, r
+		}
+	}
+	return pick
+}
+
+func severity(a policy.Action) int {
+	switch a {
+	case policy.Block:
+		return 2
+	case policy.Review:
+		return 1
+	}
+	return 0
 }
 
 func (g *lineGuard) endLine() {
@@ -137,7 +203,7 @@ func (g *lineGuard) inAlt() bool {
 
 // tell shows text to the client and keeps the screen model in step.
 func (g *lineGuard) tell(text string) {
-	_, _ = io.WriteString(g.ch.client, text)
+	_, _ = io.WriteString(g.ch.stdout, text)
 	g.output([]byte(text))
 	if r := g.ch.rec.Load(); r != nil {
 		r.output([]byte(text))
@@ -212,8 +278,12 @@ func (g *lineGuard) enter(ctx context.Context, up io.Writer, key []byte, forward
 		g.beginLine(ctx)
 	}
 	g.quiet(ctx)
-	line, ok := g.line()
-	if !ok || isBlank(line) {
+	cands, ok := g.lines()
+	line := ""
+	if ok {
+		line = g.mostSevere(cands)
+	}
+	if isBlank(line) {
 		g.endLine()
 		return forward(key)
 	}
@@ -259,7 +329,7 @@ func (ch *sessionChannel) pumpLines(ctx context.Context, up io.Writer, client io
 		}
 		v := ch.c.judgeCommand(ctx, text, judgement{kind: "command"})
 		if !v.allowed {
-			_, _ = io.WriteString(ch.client.Stderr(), v.message)
+			_, _ = io.WriteString(ch.stderr, v.message)
 			return true
 		}
 		_, err := up.Write(line)

@@ -86,7 +86,9 @@ func TestInteractiveBlockedLines(t *testing.T) {
 	argv := append([]string{"ssh"}, g.sshArgs(g.aliceKey)...)
 	argv = append(argv, "-tt", "alice+web1@127.0.0.1")
 	tm := startTmux(t, 120, 40, strings.Join(quoteAll(argv), " "))
-	tm.send("export PS1='prompt$ '", "Enter")
+	tm.waitFor("~$") // the login shell's own prompt
+	// PS1 is spelt so that the typed command does not show "prompt$".
+	tm.send("export PS1='pro''mpt$ '", "Enter")
 	tm.waitFor("prompt$")
 
 	// 1. Typed with a typo fixed by backspaces.
@@ -193,7 +195,9 @@ func TestInteractiveLineHeldForReview(t *testing.T) {
 	argv := append([]string{"ssh"}, g.sshArgs(g.aliceKey)...)
 	argv = append(argv, "-tt", "alice+web1@127.0.0.1")
 	tm := startTmux(t, 160, 40, strings.Join(quoteAll(argv), " "))
-	tm.send("export PS1='prompt$ '", "Enter")
+	tm.waitFor("~$") // the login shell's own prompt
+	// PS1 is spelt so that the typed command does not show "prompt$".
+	tm.send("export PS1='pro''mpt$ '", "Enter")
 	tm.waitFor("prompt$")
 	tm.send("touch "+file, "Enter")
 	tm.waitFor("waiting for approval")

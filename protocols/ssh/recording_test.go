@@ -188,7 +188,8 @@ func TestUpstreamKilledMidSessionSealsRecording(t *testing.T) {
 func TestAdminKillEndsSession(t *testing.T) {
 	g := startGateway(t)
 	done := make(chan runResult, 1)
-	go func() { done <- g.ssh(t, "alice+web1", "echo running; sleep 30") }()
+	started := filepath.Join(g.remoteDir, "started")
+	go func() { done <- g.ssh(t, "alice+web1", "mkdir "+started+"; sleep 30") }()
 	var id string
 	deadline := time.Now().Add(10 * time.Second)
 	for id == "" {
@@ -204,7 +205,20 @@ func TestAdminKillEndsSession(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
+	for {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			select {
+			case r := <-done:
+				t.Fatalf("the remote command never started: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+			default:
+				t.Fatal("the remote command never started (client still running)")
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !g.deps.Store.Kill(id, "security review") {
 		t.Fatal("Kill reported the session was not live")
 	}

@@ -67,3 +67,15 @@ func FuzzScreen(f *testing.F) {
 		_ = s.text(int(w)%7, int(h)%5)
 	})
 }
+
+// A line started before the prompt was drawn (typed ahead) still yields
+// the command itself as a candidate, so it cannot hide behind the prompt.
+func TestLineGuardCandidatesSurviveMisplacedStart(t *testing.T) {
+	g := &lineGuard{scr: newScreen(80, 5)}
+	g.started = true // start snapshot at column 0, before the prompt
+	g.scr.write([]byte("user@host:~$ rm -rf /srv"))
+	lines, ok := g.lines()
+	if !ok || len(lines) != 2 || lines[0].text != "rm -rf /srv" || lines[1].text != "user@host:~$ rm -rf /srv" || !lines[1].primary {
+		t.Fatalf("candidates %+v", lines)
+	}
+}
