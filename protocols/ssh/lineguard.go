@@ -31,6 +31,12 @@ const (
 	settle = 30 * time.Millisecond
 	// maxSettle bounds the wait when the server never goes quiet.
 	maxSettle = 500 * time.Millisecond
+	// typeAheadSettle is the quiet a shell must keep after an Enter before
+	// keys typed ahead are let through: long enough for a busy shell to
+	// draw its prompt, bounded by maxTypeAhead for programs that never
+	// stop printing.
+	typeAheadSettle = 100 * time.Millisecond
+	maxTypeAhead    = time.Second
 	// maxPendingLine bounds a non-pty shell's line held for judgement.
 	maxPendingLine = 64 << 10
 )
@@ -72,8 +78,11 @@ func (g *lineGuard) resize(cols, rows int) {
 }
 
 // quiet waits until neither side has sent anything for settle.
-func (g *lineGuard) quiet(ctx context.Context) {
-	deadline := time.Now().Add(maxSettle)
+func (g *lineGuard) quiet(ctx context.Context) { g.quietFor(ctx, settle, maxSettle) }
+
+// quietFor waits until neither side has sent anything for d, at most bound.
+func (g *lineGuard) quietFor(ctx context.Context, d, bound time.Duration) {
+	deadline := time.Now().Add(bound)
 	for {
 		g.mu.Lock()
 		last := g.lastOutput
@@ -81,7 +90,7 @@ func (g *lineGuard) quiet(ctx context.Context) {
 			last = g.lastInput
 		}
 		g.mu.Unlock()
-		wait := time.Until(last.Add(settle))
+		wait := time.Until(last.Add(d))
 		if wait <= 0 || time.Now().After(deadline) {
 			return
 		}
@@ -101,9 +110,11 @@ func (g *lineGuard) beginLine(ctx context.Context) {
 	if started {
 		return
 	}
-	if sinceEnter < maxSettle {
-		// Typed ahead right after an Enter: let the new prompt arrive first.
-		g.quiet(ctx)
+	if sinceEnter < maxTypeAhead {
+		// Typed ahead right after an Enter: hold the keys until the shell
+		// has gone quiet (its next prompt drawn), so they land in the line
+		// editor and the line's start is where the prompt ends.
+		g.quietFor(ctx, typeAheadSettle, maxTypeAhead)
 	}
 	g.mu.Lock()
 	g.started, g.startX, g.startY, g.startRoll = true, g.scr.x, g.scr.y, g.scr.scrolled

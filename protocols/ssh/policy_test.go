@@ -105,11 +105,11 @@ func TestInteractiveBlockedLines(t *testing.T) {
 	// The session is still usable.
 	tm.send("echo still-$((40+2))", "Enter")
 	scr := tm.waitFor("still-42")
-	if n := strings.Count(scr, "sluice: "); n != 3 {
-		t.Fatalf("want 3 blocks on screen, got %d:\n%s", n, scr)
-	}
 	if _, err := os.Stat(victim); err != nil {
 		t.Fatalf("a blocked line ran: %v\n%s", err, scr)
+	}
+	if n := strings.Count(scr, "sluice: "); n != 3 {
+		t.Fatalf("want 3 blocks on screen, got %d:\n%s", n, scr)
 	}
 	tm.send("exit", "Enter")
 	rec := g.closedSession(t, "web1")
