@@ -148,7 +148,7 @@ func (p *Policy) build(d Dialect, sql string) *analysis {
 	if err != nil {
 		parsed = []parsedStmt{{info: StatementInfo{Kind: unparseableRule}, text: sql, unknown: true}}
 	}
-	a := &analysis{literalSafe: !p.hasRegex}
+	a := &analysis{literalSafe: !p.hasRegex && !lin.literalDependent}
 	nr := len(p.rules)
 	a.hits = make([]bool, len(parsed)*nr)
 	a.stmts = make([]StatementInfo, len(parsed))

@@ -117,6 +117,18 @@ func (l *lineage) pgCheckWrite(n *pg.Node, parent *scope) {
 	case *pg.Node_CreateTableAsStmt:
 		s := x.CreateTableAsStmt
 		l.pgCheckInto(s.Query, s.Into, parent)
+	case *pg.Node_ViewStmt:
+		l.pgCheckView(x.ViewStmt, parent)
+	case *pg.Node_CreateFunctionStmt:
+		s := x.CreateFunctionStmt
+		lang, body := routineParts(s.Options)
+		l.pgCheckRoutine(funcName(s.Funcname), lang, body, s.SqlBody, parent)
+	case *pg.Node_DoStmt:
+		lang, body := routineParts(x.DoStmt.Args)
+		if lang == "" {
+			lang = "plpgsql"
+		}
+		l.pgCheckRoutine("DO block", lang, body, nil, parent)
 	case *pg.Node_SelectStmt:
 		if x.SelectStmt.IntoClause != nil {
 			l.pgCheckInto(n, x.SelectStmt.IntoClause, parent)

@@ -74,7 +74,10 @@ type outPlan struct {
 
 // lineage resolves columns against a policy's column rules.
 type lineage struct {
-	rules []colRule
+	// literalDependent: a decision rests on a string literal's content (a
+	// routine body), so it must not be cached by the literal-normalized key.
+	literalDependent bool
+	rules            []colRule
 	// launder says why masked data would escape the masks ("" = it does not):
 	// a write to an unmasked place, or a COPY format we cannot mask.
 	launder string

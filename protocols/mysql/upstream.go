@@ -3,21 +3,17 @@ package mysql
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 	"github.com/go-mysql-org/go-mysql/client"
 	gm "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/pingcap/tidb/pkg/parser/charset"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/upstream"
 )
 
 // mirroredCaps are the capabilities requested upstream exactly as the client
@@ -56,7 +52,7 @@ func newUpstreamDialer(t *config.Target, maxPacket int) (*upstreamDialer, error)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: upstream.address %q: %w", t.Name, t.Upstream.Address, err)
 	}
-	cfg, err := upstreamTLS(t, host)
+	cfg, err := upstream.TLSConfig(t, host)
 	if err != nil {
 		return nil, err
 	}
@@ -66,89 +62,10 @@ func newUpstreamDialer(t *config.Target, maxPacket int) (*upstreamDialer, error)
 	return &upstreamDialer{target: t, tls: cfg, max: maxPacket}, nil
 }
 
-// upstreamTLS builds the client TLS config for a mode: require encrypts
-// (verifying the chain, not the name, when a CA is given); verify-full
-// checks chain and name.
-func upstreamTLS(t *config.Target, host string) (*tls.Config, error) {
-	mode := t.Upstream.TLS.Mode
-	if mode == "" || mode == "disable" {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-	if t.Upstream.TLS.ServerName != "" {
-		cfg.ServerName = t.Upstream.TLS.ServerName
-	}
-	var pool *x509.CertPool
-	if f := t.Upstream.TLS.CAFile; f != "" {
-		pemBytes, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("target %s: upstream.tls.ca_file: %w", t.Name, err)
-		}
-		pool = x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("target %s: upstream.tls.ca_file %s holds no PEM certificate", t.Name, f)
-		}
-		cfg.RootCAs = pool
-	}
-	switch mode {
-	case "verify-full":
-		return cfg, nil
-	case "require":
-		cfg.InsecureSkipVerify = true
-		if pool != nil {
-			cfg.VerifyPeerCertificate = verifyChainOnly(pool)
-		}
-		return cfg, nil
-	}
-	return nil, fmt.Errorf("target %s: upstream.tls.mode %q unknown", t.Name, mode)
-}
-
-func verifyChainOnly(pool *x509.CertPool) func([][]byte, [][]*x509.Certificate) error {
-	return func(raw [][]byte, _ [][]*x509.Certificate) error {
-		if len(raw) == 0 {
-			return errors.New("upstream sent no certificate")
-		}
-		certs := make([]*x509.Certificate, len(raw))
-		for i, r := range raw {
-			c, err := x509.ParseCertificate(r)
-			if err != nil {
-				return err
-			}
-			certs[i] = c
-		}
-		inter := x509.NewCertPool()
-		for _, c := range certs[1:] {
-			inter.AddCert(c)
-		}
-		_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter})
-		return err
-	}
-}
-
-// password returns the static password or a fresh RDS IAM token.
-func (d *upstreamDialer) password(ctx context.Context) (string, error) {
-	iam := d.target.Upstream.AWSRDSIAM
-	if iam == nil {
-		return d.target.Upstream.Password.Reveal(), nil
-	}
-	if d.tls == nil {
-		return "", errors.New("refusing to send an RDS IAM token without TLS")
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(iam.Region))
-	if err != nil {
-		return "", fmt.Errorf("loading AWS credentials: %w", err)
-	}
-	tok, err := auth.BuildAuthToken(ctx, d.target.Upstream.Address, iam.Region, d.target.Upstream.User, awsCfg.Credentials)
-	if err != nil {
-		return "", fmt.Errorf("building RDS IAM token: %w", err)
-	}
-	return tok, nil
-}
-
 // dial connects and authenticates upstream with the client's negotiated
 // capabilities and collation, then takes over the raw connection.
 func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db string) (_ *upstreamConn, err error) {
-	pw, err := d.password(ctx)
+	pw, err := upstream.Password(ctx, d.target, d.tls != nil)
 	if err != nil {
 		return nil, err
 	}

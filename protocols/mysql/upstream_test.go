@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/upstream"
 )
 
 func TestRDSIAMToken(t *testing.T) {
@@ -25,7 +26,7 @@ func TestRDSIAMToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := d.password(context.Background())
+	tok, err := upstream.Password(context.Background(), d.target, d.tls != nil)
 	if err != nil {
 		t.Fatal(err)
 	}
