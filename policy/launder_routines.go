@@ -94,7 +94,6 @@ func (l *lineage) mentionsMaskedColumn(body string) (string, bool) {
 	return "", false
 }
 
-
 // routineParts pulls the body and language out of CREATE FUNCTION / DO options.
 func routineParts(opts []*pg.Node) (language, body string) {
 	for _, o := range opts {
