@@ -146,6 +146,21 @@ func runDemo(ctx context.Context, out io.Writer, dataDir string, verbose bool) e
 	return err
 }
 
+// selfCommand is how the user runs this binary again: its path, or
+// `go run ./cmd/sluice` when it was started with go run (a temp build).
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil || strings.Contains(exe, "go-build") {
+		return "go run ./cmd/sluice"
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {
+			return "./" + rel
+		}
+	}
+	return exe
+}
+
 func writeDemoKey(path string) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -243,16 +258,17 @@ SSH (target web1; rm -rf is blocked):
   ssh -i %s -p %s -o StrictHostKeyChecking=accept-new alice+web1@%s
 `, keyPath, p, h)
 	}
+	sl := selfCommand()
 	fmt.Fprintf(out, `
 Reviewer (bob) and operator commands, in another terminal:
   export SLUICE_ADMIN_TOKEN=%s
-  sluice approvals --config %s
-  sluice approve ID --as bob --config %s
-  sluice sessions --config %s
-  sluice replay ID --config %s
+  %s approvals --config %s
+  %s approve ID --as bob --config %s
+  %s sessions --config %s
+  %s replay ID --config %s
 Admin API: http://%s  (bob's token for reviewing as bob: %s)
 
-`, adminTok, cfgPath, cfgPath, cfgPath, cfgPath, g.Addrs["admin"], bob)
+`, adminTok, sl, cfgPath, sl, cfgPath, sl, cfgPath, sl, cfgPath, g.Addrs["admin"], bob)
 	for _, n := range env.notes {
 		fmt.Fprintln(out, "note:", n)
 	}
