@@ -31,7 +31,11 @@ type sessionChannel struct {
 	xfer  atomic.Pointer[streamLog]        // set for a file-transfer exec (scp, rsync, git)
 	scp   atomic.Pointer[scpLog]           // set for a legacy scp exec: per-file log
 	scpUp bool                             // the scp files flow client -> server
-	input atomic.Bool                      // record "i" events
+
+	// maskOut and maskErr, when set (shell and exec on a policy with
+	// detectors), mask the output streams before client and recording.
+	maskOut, maskErr atomic.Pointer[outputMasker]
+	input            atomic.Bool // record "i" events
 
 	workers *sync.WaitGroup // the channel's goroutines; run waits for them
 	writeMu *sync.Mutex     // serialises writes to the client (see clientConn.track)
@@ -96,12 +100,12 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
-		ch.pump(ch.stdout, ch.up, ch.onStdout)
+		ch.pumpOut(ch.stdout, ch.up, ch.onStdout, &ch.maskOut)
 	}()
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
-		ch.pump(ch.stderr, ch.up.Stderr(), ch.onOutput)
+		ch.pumpOut(ch.stderr, ch.up.Stderr(), ch.onOutput, &ch.maskErr)
 	}()
 	ch.workers = &workers
 
@@ -177,6 +181,44 @@ func (ch *sessionChannel) pump(dst io.Writer, src io.Reader, tap func([]byte)) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// pumpOut relays one output stream: through its masker once one is set,
+// else straight (tap, then write). The masker is flushed at the end.
+func (ch *sessionChannel) pumpOut(dst io.Writer, src io.Reader, tap func([]byte), mask *atomic.Pointer[outputMasker]) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			var werr error
+			if m := mask.Load(); m != nil {
+				_, werr = m.Write(buf[:n])
+			} else {
+				tap(buf[:n])
+				_, werr = dst.Write(buf[:n])
+			}
+			if werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if m := mask.Load(); m != nil {
+		m.close()
+	}
+}
+
+// startMasking masks a shell's or exec's output when the policy has
+// content detectors. File transfers and sftp are never masked: they carry
+// files, not terminal text.
+func (ch *sessionChannel) startMasking() {
+	p := ch.c.e.deps.Policies.For(ch.c.target.Name)
+	if m := p.OutputMasker(); m != nil {
+		ch.maskOut.Store(newOutputMasker(m, ch.stdout, ch.onStdout))
+		ch.maskErr.Store(newOutputMasker(p.OutputMasker(), ch.stderr, ch.onOutput))
 	}
 }
 
@@ -302,6 +344,7 @@ func (ch *sessionChannel) handleRequest(ctx context.Context, r *gossh.Request) {
 		}
 		ch.started.Store(true)
 		ch.startRecording("")
+		ch.startMasking()
 		ch.startInput(ctx, true)
 		ch.forward(r)
 	case "exec":
@@ -358,6 +401,7 @@ func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command st
 		ch.xfer.Store(newStreamLog(op, command))
 	} else {
 		ch.startRecording(command)
+		ch.startMasking()
 	}
 	ch.startInput(ctx, false)
 	ch.forward(r)

@@ -92,6 +92,8 @@ policies:
     rules:
       - {name: no-rm-rf, when: {command: "rm -rf *"}, action: block}
       - {name: touch-review, when: {command: "touch *"}, action: review}
+    masks:
+      - {detect: [aws_access_key], method: redact}
 `
 
 func startGateway(t testing.TB) *testGateway {

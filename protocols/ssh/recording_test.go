@@ -298,3 +298,48 @@ func TestLegacyScpLoggedPerFile(t *testing.T) {
 	}
 	t.Fatalf("no per-file scp log: %+v", events)
 }
+
+func TestSecretsMaskedInTerminalOutput(t *testing.T) {
+	g := startGateway(t)
+	const key = "AKIAIOSFODNN7EXAMPLE"
+	// Split across two writes in one burst, and once more in a pty.
+	script := "printf 'id=AKIAIOSF'; printf 'ODNN7EXAMPLE\\n'"
+	r := g.ssh(t, "alice+web1", script)
+	if r.code != 0 || strings.Contains(r.stdout, key) || !strings.HasPrefix(r.stdout, "id=") {
+		t.Fatalf("exec: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+	args := append(g.sshArgs(g.aliceKey), "-tt", "alice+web1@127.0.0.1", script)
+	if r := run(t, nil, "ssh", args...); r.code != 0 || strings.Contains(r.stdout, key) {
+		t.Fatalf("pty: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := g.deps.Store.List(context.Background(), session.Filter{Target: "web1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := 0
+		for _, rec := range recs {
+			if rec.Status != session.StatusActive {
+				closed++
+			}
+		}
+		if closed == 2 {
+			for _, rec := range recs {
+				casts, _ := g.recordFiles(t, rec)
+				for _, c := range casts {
+					for _, l := range readLines(t, c) {
+						if strings.Contains(string(l), key) {
+							t.Fatalf("the recording holds the secret: %s", l)
+						}
+					}
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions did not close: %+v", recs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
