@@ -25,6 +25,13 @@ import (
 // by closing both connections (kill, drain), which unblocks any read.
 func (e *Engine) serve(st *connState, log *slog.Logger) {
 	ctx := st.sess.Context()
+	if deadline, ok := e.deps.Auth.SessionDeadline(st.id); ok {
+		// identity.max_session_after_expiry: the session ends that long
+		// after the identity's token expired.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, deadline, errCredentialExpired)
+		defer cancel()
+	}
 	closeBoth := func() {
 		st.client.conn.Close()
 		st.up.leg.conn.Close()
@@ -47,6 +54,8 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 	switch {
 	case errors.As(context.Cause(ctx), &killed):
 		status = session.StatusKilled
+	case errors.Is(context.Cause(ctx), errCredentialExpired):
+		status, err = session.StatusKilled, errCredentialExpired
 	case err != nil:
 		status = session.StatusFailed
 		log.Info("session ended with an error", "session", st.sess.ID(), "err", err)
@@ -90,6 +99,9 @@ func (e *Engine) relay(ctx context.Context, st *connState) error {
 		}
 	}
 }
+
+// errCredentialExpired ends a session past identity.max_session_after_expiry.
+var errCredentialExpired = errors.New("the identity's credential expired and identity.max_session_after_expiry has passed")
 
 // errQuit ends the loop normally (COM_QUIT).
 var errQuit = errors.New("client quit")
