@@ -227,6 +227,11 @@ func (cc *commandChannel) run(ctx context.Context, argv []string) {
 		cmd.Dir = ru.home
 	}
 	cc.startRecording(strings.Join(argv, " "))
+	// Output goes to the client through the recorder and, when the policy
+	// has content detectors, a masker per stream.
+	stdout, stderr := cc.outputs()
+	defer stdout.close()
+	defer stderr.close()
 
 	var outputs sync.WaitGroup
 	var err error
@@ -240,12 +245,11 @@ func (cc *commandChannel) run(ctx context.Context, argv []string) {
 			stop := context.AfterFunc(ctx, func() { f.Close() })
 			defer stop()
 			outputs.Add(1)
-			go func() { defer outputs.Done(); cc.copyOut(cc.stdout, f) }()
+			go func() { defer outputs.Done(); cc.copyOut(stdout, f) }()
 			go cc.copyIn(f, cc.client, nil) // ends when the client channel or the pty closes
 		}
 	} else {
-		cmd.Stdout = writerFunc(func(p []byte) (int, error) { cc.recordOut(p); return cc.stdout.Write(p) })
-		cmd.Stderr = writerFunc(func(p []byte) (int, error) { cc.recordOut(p); return cc.stderr.Write(p) })
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 		var stdin io.WriteCloser
 		stdin, err = cmd.StdinPipe()
 		if err == nil {
@@ -262,9 +266,39 @@ func (cc *commandChannel) run(ctx context.Context, argv []string) {
 	cc.proc <- cmd.Process
 	werr := cmd.Wait()
 	outputs.Wait()
+	stdout.close()
+	stderr.close()
 	cc.sendExit(cmd, werr)
 	cc.finish()
 	_ = cc.client.Close()
+}
+
+// outputStream is one output stream of a command: recorded, masked when
+// the policy has detectors, written to the client.
+type outputStream interface {
+	io.Writer
+	close()
+}
+
+// recordedWriter records then writes, unmasked.
+type recordedWriter struct {
+	cc  *commandChannel
+	dst io.Writer
+}
+
+func (w recordedWriter) Write(p []byte) (int, error) {
+	w.cc.recordOut(p)
+	return w.dst.Write(p)
+}
+
+func (recordedWriter) close() {}
+
+func (cc *commandChannel) outputs() (stdout, stderr outputStream) {
+	p := cc.c.e.deps.Policies.For(cc.c.target.Name)
+	if m := p.OutputMasker(); m != nil {
+		return newOutputMasker(m, cc.stdout, cc.recordOut), newOutputMasker(p.OutputMasker(), cc.stderr, cc.recordOut)
+	}
+	return recordedWriter{cc, cc.stdout}, recordedWriter{cc, cc.stderr}
 }
 
 func (cc *commandChannel) copyOut(dst io.Writer, src io.Reader) {
@@ -272,7 +306,6 @@ func (cc *commandChannel) copyOut(dst io.Writer, src io.Reader) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			cc.recordOut(buf[:n])
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -368,10 +401,6 @@ func shellJoin(argv []string) string {
 	}
 	return strings.Join(out, " ")
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // signals maps SSH signal names (RFC 4254 6.10) to the host's.
 var signals = map[string]syscall.Signal{

@@ -77,6 +77,10 @@ targets:
     protocol: command
     policy: guarded
     command: [echo]
+  - name: printer
+    protocol: command
+    policy: guarded
+    command: [printf]
   - name: toucher
     protocol: command
     policy: guarded

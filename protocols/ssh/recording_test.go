@@ -312,6 +312,10 @@ func TestSecretsMaskedInTerminalOutput(t *testing.T) {
 	if r := run(t, nil, "ssh", args...); r.code != 0 || strings.Contains(r.stdout, key) {
 		t.Fatalf("pty: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
 	}
+	// A command target's output is masked the same way.
+	if r := g.ssh(t, "alice+printer", "'AKIAIOSF%s\\n'", "ODNN7EXAMPLE"); r.code != 0 || strings.Contains(r.stdout, key) || r.stdout == "" {
+		t.Fatalf("command target: code=%d stdout=%q stderr=%q", r.code, r.stdout, r.stderr)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		recs, err := g.deps.Store.List(context.Background(), session.Filter{Target: "web1"})
