@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/session"
 )
 
 func connect(t testing.TB, dsn string) *pgx.Conn {
@@ -211,6 +212,32 @@ func TestUnknownDatabaseAndUpstreamDown(t *testing.T) {
 	_, err = pgx.Connect(ctx, down.dsn("alice", aliceToken, ""))
 	if !errors.As(err, &pgErr) || pgErr.Code != "08006" || !strings.Contains(pgErr.Message, "unreachable") {
 		t.Fatalf("want 08006 unreachable, got %v", err)
+	}
+	if strings.Contains(pgErr.Message, "127.0.0.1:1") {
+		t.Fatalf("the upstream address leaked to the client: %q", pgErr.Message)
+	}
+	// The attempt is on record, as failed (closed just after the client was told).
+	waitFor(t, 10*time.Second, "the session to be recorded as failed", func() bool {
+		recs := sessionStatuses(t, down)
+		return len(recs) == 1 && recs[0].Status == session.StatusFailed && recs[0].Error != ""
+	})
+}
+
+// TestMD5Upstream: the gateway logs in to an upstream role whose password
+// is stored as md5 (pg_hba md5), while the client still uses SCRAM.
+func TestMD5Upstream(t *testing.T) {
+	g := startGateway(t, "", func(c *config.Config) {
+		c.Targets[0].Upstream.User = pg.MD5User
+		c.Targets[0].Upstream.Password = config.Secret(pg.MD5Password)
+		c.Targets[0].Upstream.Database = pg.Database
+	})
+	c := connect(t, g.dsn("alice", aliceToken, ""))
+	var user string
+	if err := c.QueryRow(context.Background(), "SELECT current_user").Scan(&user); err != nil {
+		t.Fatal(err)
+	}
+	if user != pg.MD5User {
+		t.Fatalf("upstream user %q, want %q", user, pg.MD5User)
 	}
 }
 
