@@ -14,7 +14,9 @@ import (
 
 // Benchmarks compare the real OpenSSH client straight to sshd against the
 // same client through the gateway (recording on), in the same run.
-// SLUICE_BENCH_MB sets the transfer size (default 256).
+// SLUICE_BENCH_MB sets the transfer size (default 256). SLUICE_BENCH_TARGET
+// picks the gateway target: "plain" (default: recording, no policy) or
+// "web1" (policy with command rules and content detectors: masking on).
 
 func benchMB() int {
 	n := 256
@@ -22,6 +24,13 @@ func benchMB() int {
 		fmt.Sscanf(v, "%d", &n)
 	}
 	return n
+}
+
+func benchTarget() string {
+	if v := os.Getenv("SLUICE_BENCH_TARGET"); v != "" {
+		return v
+	}
+	return "plain"
 }
 
 func timeRun(b *testing.B, name string, args ...string) time.Duration {
@@ -54,7 +63,7 @@ func benchBulk(b *testing.B, tty string) {
 	mb := benchMB()
 	remote := fmt.Sprintf("head -c %dM /dev/zero", mb)
 	directArgs := append(g.sshd.SSHArgs(), g.sshd.User+"@127.0.0.1", remote)
-	viaArgs := append(g.sshArgs(g.aliceKey), "alice+web1@127.0.0.1", remote)
+	viaArgs := append(g.sshArgs(g.aliceKey), "alice+"+benchTarget()+"@127.0.0.1", remote)
 	if tty != "" {
 		directArgs = append([]string{tty}, directArgs...)
 		viaArgs = append([]string{tty}, viaArgs...)
@@ -77,7 +86,7 @@ func BenchmarkScp(b *testing.B) {
 	scpDirect := append([]string{"-P", strconv.Itoa(g.sshd.Port)}, g.sshd.CommonArgs()...)
 	for b.Loop() {
 		direct := timeRun(b, "scp", append(scpDirect, src, g.sshd.User+"@127.0.0.1:"+g.remoteDir+"/direct.bin")...)
-		via := timeRun(b, "scp", append(portFlag(g.sshArgs(g.aliceKey), port, "-P"), src, "alice+web1@127.0.0.1:"+g.remoteDir+"/via.bin")...)
+		via := timeRun(b, "scp", append(portFlag(g.sshArgs(g.aliceKey), port, "-P"), src, "alice+"+benchTarget()+"@127.0.0.1:"+g.remoteDir+"/via.bin")...)
 		reportRatio(b, mb, direct, via)
 	}
 }

@@ -62,6 +62,9 @@ targets:
     protocol: ssh
     policy: guarded
     upstream: {address: "{{SSHD}}", user: "{{USER}}", key_file: "{{KEY}}", known_hosts: "{{KH}}"}
+  - name: plain
+    protocol: ssh
+    upstream: {address: "{{SSHD}}", user: "{{USER}}", key_file: "{{KEY}}", known_hosts: "{{KH}}"}
   - name: bobonly
     protocol: ssh
     allow: {identities: [bob]}

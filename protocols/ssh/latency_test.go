@@ -87,7 +87,7 @@ func BenchmarkKeystrokeEcho(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	via := &gossh.ClientConfig{User: "alice+web1", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gwHosts, Timeout: 10 * time.Second}
+	via := &gossh.ClientConfig{User: "alice+" + benchTarget(), Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gwHosts, Timeout: 10 * time.Second}
 	for b.Loop() {
 		direct := echoLatencies(b, g.sshd.Addr, g.sshd.ClientConfig(), 300)
 		through := echoLatencies(b, g.addr, via, 300)
