@@ -230,7 +230,7 @@ func (ch *sessionChannel) startInput(ctx context.Context, shell bool) {
 	judged := shell && ch.c.e.deps.Policies.For(ch.c.target.Name) != nil
 	var g *lineGuard
 	if judged && ch.pty != nil {
-		g = newLineGuard(ch, int(ch.pty.Columns), int(ch.pty.Rows))
+		g = newLineGuard(ch.c, int(ch.pty.Columns), int(ch.pty.Rows), ch.onInput, ch.rec.Load, ch.stdout)
 		ch.guard.Store(g)
 	}
 	ch.workers.Add(1)

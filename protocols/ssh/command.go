@@ -65,7 +65,8 @@ type commandChannel struct {
 	started bool
 	proc    chan *os.Process // the running process, for signals; buffered 1
 	ptmx    atomic.Pointer[os.File]
-	stdout  io.Writer // the client's stdout and stderr, serialised with notices
+	guard   atomic.Pointer[lineGuard] // a pty shell under a policy: lines judged at Enter
+	stdout  io.Writer                 // the client's stdout and stderr, serialised with notices
 	stderr  io.Writer
 	rec     atomic.Pointer[terminalRecorder]
 }
@@ -117,6 +118,9 @@ func (cc *commandChannel) handleRequest(ctx context.Context, r *gossh.Request, r
 			return
 		}
 		_ = pty.Setsize(f, &pty.Winsize{Cols: uint16(w.Columns), Rows: uint16(w.Rows)})
+		if g := cc.guard.Load(); g != nil {
+			g.resize(int(w.Columns), int(w.Rows))
+		}
 		if rec := cc.rec.Load(); rec != nil {
 			rec.resize(int(w.Columns), int(w.Rows))
 		}
@@ -149,9 +153,10 @@ func (cc *commandChannel) handleRequest(ctx context.Context, r *gossh.Request, r
 		}
 		reply(r, true)
 		running.Add(1)
+		shell := r.Type == "shell"
 		go func() {
 			defer running.Done()
-			cc.run(ctx, argv)
+			cc.run(ctx, argv, shell)
 		}()
 	case "signal":
 		var s struct{ Name string }
@@ -207,7 +212,7 @@ func (cc *commandChannel) environ(ru *runAsUser) []string {
 }
 
 // run starts argv, relays its I/O and reports how it ended.
-func (cc *commandChannel) run(ctx context.Context, argv []string) {
+func (cc *commandChannel) run(ctx context.Context, argv []string, shell bool) {
 	t := cc.c.target
 	var ru *runAsUser
 	if t.RunAs != "" {
@@ -246,7 +251,13 @@ func (cc *commandChannel) run(ctx context.Context, argv []string) {
 			defer stop()
 			outputs.Add(1)
 			go func() { defer outputs.Done(); cc.copyOut(stdout, f) }()
-			go cc.copyIn(f, cc.client, nil) // ends when the client channel or the pty closes
+			if shell && cc.c.e.deps.Policies.For(t.Name) != nil {
+				g := newLineGuard(cc.c, int(cc.pty.Columns), int(cc.pty.Rows), cc.onInput, cc.rec.Load, cc.stdout)
+				cc.guard.Store(g)
+				go g.pumpInput(ctx, f, cc.client) // ends when the client channel or the pty closes
+			} else {
+				go cc.copyIn(f, cc.client, nil) // ends when the client channel or the pty closes
+			}
 		}
 	} else {
 		cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -321,12 +332,7 @@ func (cc *commandChannel) copyIn(dst io.Writer, src io.Reader, closer io.Closer)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			cc.c.countBytes("in", n)
-			if cc.pty != nil && cc.c.e.cfg.RecordingFor(cc.c.target).RecordInput {
-				if rec := cc.rec.Load(); rec != nil {
-					rec.inputEvent(buf[:n])
-				}
-			}
+			cc.onInput(buf[:n])
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
@@ -340,8 +346,21 @@ func (cc *commandChannel) copyIn(dst io.Writer, src io.Reader, closer io.Closer)
 	}
 }
 
+// onInput accounts and (when configured, in a pty) records client input.
+func (cc *commandChannel) onInput(p []byte) {
+	cc.c.countBytes("in", len(p))
+	if cc.pty != nil && cc.c.e.cfg.RecordingFor(cc.c.target).RecordInput {
+		if rec := cc.rec.Load(); rec != nil {
+			rec.inputEvent(p)
+		}
+	}
+}
+
 func (cc *commandChannel) recordOut(p []byte) {
 	cc.c.countBytes("out", len(p))
+	if g := cc.guard.Load(); g != nil {
+		g.output(p)
+	}
 	if rec := cc.rec.Load(); rec != nil {
 		rec.output(p)
 	}

@@ -84,6 +84,11 @@ targets:
     protocol: command
     policy: guarded
     command: [printf]
+  - name: bashbox
+    protocol: command
+    policy: guarded
+    command: [bash, --norc, --noprofile, -i]
+    run_as: "{{USER}}"
   - name: toucher
     protocol: command
     policy: guarded

@@ -45,7 +45,10 @@ const ctrlU = 0x15
 
 // lineGuard judges the lines typed into one pty shell channel.
 type lineGuard struct {
-	ch *sessionChannel
+	c       *clientConn
+	onInput func([]byte)             // input accounting and recording
+	rec     func() *terminalRecorder // the channel's recorder, or nil
+	stdout  io.Writer                // the client's stdout (serialised)
 
 	mu         sync.Mutex
 	scr        *screen
@@ -58,8 +61,8 @@ type lineGuard struct {
 	startRoll  int // scr.scrolled when the line started
 }
 
-func newLineGuard(ch *sessionChannel, cols, rows int) *lineGuard {
-	return &lineGuard{ch: ch, scr: newScreen(cols, rows)}
+func newLineGuard(c *clientConn, cols, rows int, onInput func([]byte), rec func() *terminalRecorder, stdout io.Writer) *lineGuard {
+	return &lineGuard{c: c, onInput: onInput, rec: rec, stdout: stdout, scr: newScreen(cols, rows)}
 }
 
 // output feeds server output to the screen.
@@ -170,7 +173,7 @@ func (g *lineGuard) lines() ([]candidate, bool) {
 // readings count only when they parse: a fragment such as the tail of a
 // quoted "$ " must not block a line as unparseable.
 func (g *lineGuard) mostSevere(cands []candidate) string {
-	c := g.ch.c
+	c := g.c
 	p := c.e.deps.Policies.For(c.target.Name)
 	pick, rank := "", -1
 	for _, cd := range cands {
@@ -214,9 +217,9 @@ func (g *lineGuard) inAlt() bool {
 
 // tell shows text to the client and keeps the screen model in step.
 func (g *lineGuard) tell(text string) {
-	_, _ = io.WriteString(g.ch.stdout, text)
+	_, _ = io.WriteString(g.stdout, text)
 	g.output([]byte(text))
-	if r := g.ch.rec.Load(); r != nil {
+	if r := g.rec(); r != nil {
 		r.output([]byte(text))
 	}
 }
@@ -228,7 +231,7 @@ func (g *lineGuard) pumpInput(ctx context.Context, up io.Writer, client io.Reade
 		if len(p) == 0 {
 			return true
 		}
-		g.ch.onInput(p)
+		g.onInput(p)
 		g.mu.Lock()
 		g.lastInput = time.Now()
 		g.mu.Unlock()
@@ -298,7 +301,7 @@ func (g *lineGuard) enter(ctx context.Context, up io.Writer, key []byte, forward
 		g.endLine()
 		return forward(key)
 	}
-	v := g.ch.c.judgeCommand(ctx, line, judgement{kind: "command", onHold: func(id string) {
+	v := g.c.judgeCommand(ctx, line, judgement{kind: "command", onHold: func(id string) {
 		g.marker("review " + id)
 		g.tell(fmt.Sprintf("\r\nsluice: waiting for approval %s ...\r\n", id))
 	}})
@@ -317,7 +320,7 @@ func (g *lineGuard) enter(ctx context.Context, up io.Writer, key []byte, forward
 }
 
 func (g *lineGuard) marker(label string) {
-	if r := g.ch.rec.Load(); r != nil {
+	if r := g.rec(); r != nil {
 		r.marker(label)
 	}
 }

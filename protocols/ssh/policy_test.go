@@ -222,3 +222,24 @@ func TestInteractiveLineHeldForReview(t *testing.T) {
 		t.Fatalf("events %+v", events)
 	}
 }
+
+func TestCommandTargetShellLinesJudged(t *testing.T) {
+	g := startGateway(t)
+	victim := filepath.Join(g.remoteDir, "victim3")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	argv := append([]string{"ssh"}, g.sshArgs(g.aliceKey)...)
+	argv = append(argv, "-tt", "alice+bashbox@127.0.0.1")
+	tm := startTmux(t, 160, 40, strings.Join(quoteAll(argv), " "))
+	tm.waitFor("$")
+	tm.send("export PS1='pro''mpt$ '", "Enter")
+	tm.waitFor("prompt$")
+	tm.send("rm -rf "+victim, "Enter")
+	tm.waitFor("no-rm-rf")
+	tm.send("echo after-$((2*21))", "Enter")
+	scr := tm.waitFor("after-42")
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("the blocked line ran: %v\n%s", err, scr)
+	}
+}
