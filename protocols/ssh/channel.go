@@ -240,7 +240,7 @@ func (ch *sessionChannel) startInput(ctx context.Context, shell bool) {
 		case g != nil:
 			g.pumpInput(ctx, ch.up, ch.client)
 		case judged:
-			ch.pumpLines(ctx, ch.up, ch.client)
+			pumpLines(ctx, ch.c, ch.up, ch.client, ch.onInput, ch.stderr)
 		default:
 			ch.pump(ch.up, ch.client, ch.onInput)
 		}

@@ -265,7 +265,15 @@ func (cc *commandChannel) run(ctx context.Context, argv []string, shell bool) {
 		stdin, err = cmd.StdinPipe()
 		if err == nil {
 			err = cmd.Start()
-			go cc.copyIn(stdin, cc.client, stdin)
+			if shell && cc.c.e.deps.Policies.For(t.Name) != nil {
+				// A shell without a pty reads commands from stdin: judge each line.
+				go func() {
+					pumpLines(ctx, cc.c, stdin, cc.client, cc.onInput, cc.stderr)
+					_ = stdin.Close()
+				}()
+			} else {
+				go cc.copyIn(stdin, cc.client, stdin)
+			}
 		}
 	}
 	if err != nil {

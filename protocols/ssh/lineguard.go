@@ -332,7 +332,7 @@ func isBlank(s string) bool {
 // pumpLines relays a shell without a pty line by line, judging each line
 // before it reaches the shell. A line longer than maxPendingLine is judged
 // as it stands.
-func (ch *sessionChannel) pumpLines(ctx context.Context, up io.Writer, client io.Reader) {
+func pumpLines(ctx context.Context, c *clientConn, up io.Writer, client io.Reader, onInput func([]byte), stderr io.Writer) {
 	buf := make([]byte, 32<<10)
 	var pending []byte
 	judge := func(line []byte) bool {
@@ -341,9 +341,9 @@ func (ch *sessionChannel) pumpLines(ctx context.Context, up io.Writer, client io
 			_, err := up.Write(line)
 			return err == nil
 		}
-		v := ch.c.judgeCommand(ctx, text, judgement{kind: "command"})
+		v := c.judgeCommand(ctx, text, judgement{kind: "command"})
 		if !v.allowed {
-			_, _ = io.WriteString(ch.stderr, v.message)
+			_, _ = io.WriteString(stderr, v.message)
 			return true
 		}
 		_, err := up.Write(line)
@@ -352,7 +352,7 @@ func (ch *sessionChannel) pumpLines(ctx context.Context, up io.Writer, client io
 	for {
 		n, err := client.Read(buf)
 		if n > 0 {
-			ch.onInput(buf[:n])
+			onInput(buf[:n])
 			pending = append(pending, buf[:n]...)
 			for {
 				i := bytes.IndexByte(pending, '\n')

@@ -243,3 +243,23 @@ func TestCommandTargetShellLinesJudged(t *testing.T) {
 		t.Fatalf("the blocked line ran: %v\n%s", err, scr)
 	}
 }
+
+func TestCommandTargetShellWithoutPtyJudged(t *testing.T) {
+	g := startGateway(t)
+	victim := filepath.Join(g.remoteDir, "victim4")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append(g.sshArgs(g.aliceKey), "-T", "alice+bashbox@127.0.0.1")
+	cmd := exec.Command("ssh", args...)
+	cmd.Stdin = strings.NewReader("echo one\nrm -rf " + victim + "\necho two\n")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if !strings.Contains(out.String(), "one") || !strings.Contains(out.String(), "two") || !strings.Contains(errb.String(), "no-rm-rf") {
+		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("the blocked line ran: %v", err)
+	}
+}
