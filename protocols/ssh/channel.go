@@ -256,6 +256,10 @@ func (ch *sessionChannel) onStdout(p []byte) {
 	if s := ch.scp.Load(); s != nil && !ch.scpUp {
 		s.feed(p)
 	}
+	if s := ch.sftp.Load(); s != nil {
+		// Only stdout carries SFTP packets; stderr would desync the decoder.
+		s.fromServer(p)
+	}
 	ch.onOutput(p)
 }
 
@@ -266,9 +270,6 @@ func (ch *sessionChannel) onOutput(p []byte) {
 	}
 	if r := ch.rec.Load(); r != nil {
 		r.output(p)
-	}
-	if s := ch.sftp.Load(); s != nil {
-		s.fromServer(p)
 	}
 }
 
