@@ -404,7 +404,11 @@ func (ch *sessionChannel) exec(ctx context.Context, r *gossh.Request, command st
 		ch.startRecording(command)
 		ch.startMasking()
 	}
-	ch.startInput(ctx, false)
+	// An exec that is itself an interactive terminal (ssh -t host bash) or a
+	// shell reading its script from stdin (ssh host bash < script) gets
+	// its input judged like a shell's; anything else (scp, rsync, git,
+	// pipes into cat) passes as it is.
+	ch.startInput(ctx, ch.pty != nil || readsScript(command))
 	ch.forward(r)
 }
 

@@ -263,3 +263,23 @@ func TestCommandTargetShellWithoutPtyJudged(t *testing.T) {
 		t.Fatalf("the blocked line ran: %v", err)
 	}
 }
+
+func TestShellExecReadingStdinJudged(t *testing.T) {
+	g := startGateway(t)
+	victim := filepath.Join(g.remoteDir, "victim5")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append(g.sshArgs(g.aliceKey), "alice+web1@127.0.0.1", "bash")
+	cmd := exec.Command("ssh", args...)
+	cmd.Stdin = strings.NewReader("echo one\nrm -rf " + victim + "\necho two\n")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if out.String() != "one\ntwo\n" || !strings.Contains(errb.String(), "no-rm-rf") {
+		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("the blocked line ran: %v", err)
+	}
+}

@@ -58,3 +58,15 @@ func FuzzSCPLog(f *testing.F) {
 		}
 	})
 }
+
+func TestReadsScript(t *testing.T) {
+	for cmd, want := range map[string]bool{
+		"bash": true, "sh -s": true, "/bin/bash -l": true, "sudo -u root bash": true, "env X=1 sh": true,
+		"bash -c 'ls'": false, "sh script.sh": false, "bash -lc ls": false, "cat": false, "scp -t /x": false,
+		"bash --norc": true, "": false, "sudo": false,
+	} {
+		if got := readsScript(cmd); got != want {
+			t.Errorf("readsScript(%q) = %v, want %v", cmd, got, want)
+		}
+	}
+}

@@ -67,3 +67,50 @@ func (l *streamLog) fields() map[string]any {
 		"sha256_out": hex.EncodeToString(l.hout.Sum(nil)),
 	}
 }
+
+// shells are programs that run commands read from their stdin.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true,
+	"ash": true, "fish": true, "tcsh": true, "csh": true, "busybox": true}
+
+// wrappers run the command that follows them (their own flags skipped).
+var wrappers = map[string]bool{"sudo": true, "env": true, "exec": true, "nohup": true, "command": true, "nice": true, "doas": true}
+
+// readsScript reports whether an exec command line is a shell that takes
+// its commands from stdin (no -c, no script file): `bash`, `sh -s`,
+// `sudo -u x bash -l`. Its stdin is then judged line by line.
+func readsScript(command string) bool {
+	f := strings.Fields(command)
+	i, inWrapper, flagValue := 0, false, false
+words:
+	for ; i < len(f); i++ {
+		w := f[i]
+		switch {
+		case wrappers[path.Base(w)]:
+			inWrapper, flagValue = true, false
+		case inWrapper && strings.HasPrefix(w, "-"):
+			// A short flag such as sudo's -u may take the next word.
+			flagValue = len(w) == 2
+		case strings.Contains(w, "=") && !strings.HasPrefix(w, "-"):
+			flagValue = false // env assignment
+		case flagValue:
+			flagValue = false // the flag's value
+		default:
+			break words
+		}
+	}
+	if i >= len(f) || !shells[path.Base(f[i])] {
+		return false
+	}
+	for _, a := range f[i+1:] {
+		if a == "-s" || a == "--" {
+			return true
+		}
+		if !strings.HasPrefix(a, "-") {
+			return false // a script file
+		}
+		if strings.Contains(strings.TrimLeft(a, "-"), "c") && !strings.HasPrefix(a, "--") {
+			return false // -c: the command is the exec line itself, already judged
+		}
+	}
+	return true
+}
