@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,7 @@ type Cast struct {
 	mu      sync.Mutex
 	pending [2][]byte // incomplete trailing UTF-8 rune of output (0) and input (1)
 	closed  bool
+	line    []byte // reused event encoding buffer
 }
 
 // OpenCast starts a terminal recording in the session (one per channel).
@@ -203,12 +205,13 @@ func (c *Cast) event(kind, data string) error {
 	return c.writeLocked(kind, data)
 }
 
+// writeLocked appends one event line. It encodes by hand into a reused
+// buffer, byte for byte what encoding/json writes for [elapsed, kind, data]
+// (TestCastEventEncodingMatchesJSON): this runs for every chunk of terminal
+// output, and reflection-based encoding was most of an exec channel's CPU.
 func (c *Cast) writeLocked(kind, data string) error {
-	line, err := json.Marshal([]any{c.elapsed(), kind, data})
-	if err != nil {
-		return fmt.Errorf("encode cast event: %w", err)
-	}
-	kick, err := c.w.appendLine(line)
+	c.line = appendCastEvent(c.line[:0], c.elapsed(), kind, data)
+	kick, err := c.w.appendLine(c.line)
 	if err != nil {
 		return c.s.recordingError(err)
 	}
@@ -216,6 +219,27 @@ func (c *Cast) writeLocked(kind, data string) error {
 		c.s.store.wake()
 	}
 	return nil
+}
+
+// appendCastEvent encodes [elapsed, kind, data] as encoding/json does.
+func appendCastEvent(b []byte, elapsed float64, kind, data string) []byte {
+	b = append(b, '[')
+	fmtByte := byte('f')
+	if a := math.Abs(elapsed); a != 0 && (a < 1e-6 || a >= 1e21) {
+		fmtByte = 'e'
+	}
+	b = strconv.AppendFloat(b, elapsed, fmtByte, -1, 64)
+	if fmtByte == 'e' {
+		// strconv writes 1e-07; encoding/json cleans it up to 1e-7.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b = append(b[:n-2], b[n-1])
+		}
+	}
+	b = append(b, ',')
+	b = appendJSONString(b, kind)
+	b = append(b, ',')
+	b = appendJSONString(b, data)
+	return append(b, ']')
 }
 
 // Close flushes held-back bytes, writes the recording's last frame and
