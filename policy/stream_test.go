@@ -106,3 +106,19 @@ func FuzzStreamMasker(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkStreamMasker(b *testing.B) {
+	p := streamPolicy(b)
+	for name, chunk := range map[string][]byte{
+		"zeros": make([]byte, 32<<10),
+		"text":  bytes.Repeat([]byte("drwxr-xr-x  2 user user 4096 Nov 22 01:02 some-directory-name\r\n"), 512),
+	} {
+		b.Run(name, func(b *testing.B) {
+			sm := p.OutputMasker()
+			b.SetBytes(int64(len(chunk)))
+			for i := 0; i < b.N; i++ {
+				sm.Mask(chunk)
+			}
+		})
+	}
+}
