@@ -67,6 +67,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad mask method", minimal + "policies:\n  p:\n    masks:\n      - {columns: [a.b], method: scramble}\n", `"scramble" is not redact`},
 		{"unknown detector", minimal + "policies:\n  p:\n    masks:\n      - {detect: [ssn], method: redact}\n", `unknown detector "ssn"`},
 		{"empty file", "", "config is empty"},
+		{"bad ssh key", strings.Replace(minimal, `groups: [developers]}`, `groups: [developers], ssh_keys: ["ssh-ed25519 notbase64"]}`, 1), "identities[0].ssh_keys[0]: not an authorized_keys line"},
+		{"bad user CA", minimal + "identity: {ssh_user_ca: [nope]}\n", "identity.ssh_user_ca[0]: not a public key line"},
+		{"ssh target without known_hosts", minimal + "  - {name: web1, protocol: ssh, upstream: {address: 'h:22', user: deploy, key_file: k}}\n", "targets[1].upstream.known_hosts: required for an ssh target"},
 		{"yaml syntax", "targets: [", "s.yaml"},
 	}
 	for _, tc := range cases {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Defaults applied by Validate.
@@ -84,11 +86,22 @@ func (c *Config) Validate() error {
 				return c.errf(key+".token_sha256", "must be 64 hex characters (sha256 of the token)")
 			}
 		}
+		for j, k := range id.SSHKeys {
+			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+				return c.errf(fmt.Sprintf("%s.ssh_keys[%d]", key, j), "not an authorized_keys line: %v", err)
+			}
+		}
 		if id.Kind == "" {
 			id.Kind = "person"
 		}
 		if id.Kind != "person" && id.Kind != "service" {
 			return c.errf(key+".kind", "%q is not person or service", id.Kind)
+		}
+	}
+
+	for i, k := range c.Identity.SSHUserCA {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+			return c.errf(fmt.Sprintf("identity.ssh_user_ca[%d]", i), "not a public key line: %v", err)
 		}
 	}
 
@@ -155,8 +168,10 @@ func (c *Config) Validate() error {
 				}
 			}
 		case "ssh":
-			if t.Upstream.Address == "" {
-				return c.errf(key+".upstream.address", "required")
+			for _, f := range [][2]string{{"address", t.Upstream.Address}, {"user", t.Upstream.User}, {"key_file", t.Upstream.KeyFile}, {"known_hosts", t.Upstream.KnownHosts}} {
+				if f[1] == "" {
+					return c.errf(key+".upstream."+f[0], "required for an ssh target (the host key is always checked: no insecure mode)")
+				}
 			}
 		case "command":
 			if len(t.Command) == 0 {

@@ -283,7 +283,7 @@ policies:
       - {name: no-rm-rf, when: {command: "rm -rf *"}, action: block}
       - {name: reboots, when: {command: [reboot, "shutdown *"]}, action: review}
 targets:
-  - {name: web1, protocol: ssh, policy: guarded, upstream: {address: "127.0.0.1:22"}}
+  - {name: web1, protocol: ssh, policy: guarded, upstream: {address: "127.0.0.1:22", user: deploy, key_file: k, known_hosts: kh}}
 `), "t.yaml", func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
