@@ -43,7 +43,6 @@ type Cast struct {
 	mu      sync.Mutex
 	pending [2][]byte // incomplete trailing UTF-8 rune of output (0) and input (1)
 	closed  bool
-	line    []byte // reused event encoding buffer
 }
 
 // OpenCast starts a terminal recording in the session (one per channel).
@@ -205,13 +204,13 @@ func (c *Cast) event(kind, data string) error {
 	return c.writeLocked(kind, data)
 }
 
-// writeLocked appends one event line. It encodes by hand into a reused
-// buffer, byte for byte what encoding/json writes for [elapsed, kind, data]
+// writeLocked appends one event line. It encodes by hand straight into the
+// stream's buffer, byte for byte what encoding/json writes for [elapsed, kind, data]
 // (TestCastEventEncodingMatchesJSON): this runs for every chunk of terminal
 // output, and reflection-based encoding was most of an exec channel's CPU.
 func (c *Cast) writeLocked(kind, data string) error {
-	c.line = appendCastEvent(c.line[:0], c.elapsed(), kind, data)
-	kick, err := c.w.appendLine(c.line)
+	elapsed := c.elapsed()
+	kick, err := c.w.appendEncoded(func(dst []byte) []byte { return appendCastEvent(dst, elapsed, kind, data) })
 	if err != nil {
 		return c.s.recordingError(err)
 	}

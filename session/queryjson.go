@@ -108,6 +108,7 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString quotes s the way encoding/json does with HTML escaping on:
 // invalid UTF-8 becomes U+FFFD, <, > and & and U+2028/2029 are escaped.
 func appendJSONString(b []byte, s string) []byte {
+	b = slices.Grow(b, len(s)+2)
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

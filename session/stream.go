@@ -44,6 +44,21 @@ type stream struct {
 	done  bool // file closed after its last flush
 }
 
+// appendEncoded encodes one line straight into the buffer (no intermediate
+// copy: terminal output is the bulk of what is recorded).
+func (w *stream) appendEncoded(enc func(dst []byte) []byte) (kick bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false, errClosed
+	}
+	if w.err != nil {
+		return false, w.err
+	}
+	w.buf = append(enc(w.buf), '\n')
+	return len(w.buf) >= kickSize, nil
+}
+
 // appendLine adds one encoded line (without newline) to the buffer.
 func (w *stream) appendLine(line []byte) (kick bool, err error) {
 	w.mu.Lock()
