@@ -6,6 +6,7 @@ package replay
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,6 +162,15 @@ func DecodeCastEvent(line []byte) (Event, error) {
 	}
 	if err := json.Unmarshal(raw[2], &e.Data); err != nil {
 		return Event{}, fmt.Errorf("asciicast event data: %w", err)
+	}
+	if e.Type == "ob" || e.Type == "ib" {
+		// Sluice records binary terminal bytes base64-encoded; asciicast
+		// readers downstream get plain "o"/"i" events.
+		b, err := base64.StdEncoding.DecodeString(e.Data)
+		if err != nil {
+			return Event{}, fmt.Errorf("asciicast %s event data: %w", e.Type, err)
+		}
+		e.Type, e.Data = e.Type[:1], string(b)
 	}
 	return e, nil
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,7 +172,46 @@ func (c *Cast) data(which int, kind string, p []byte) error {
 	if cut == 0 {
 		return nil
 	}
-	return c.writeLocked(kind, string(buf[:cut]))
+	return c.writeChunkLocked(kind, buf[:cut])
+}
+
+// writeChunkLocked records terminal bytes. Binary output (an exec's
+// `head -c 1G /dev/zero`, a `cat` of a binary file) would grow sixfold as
+// \u0000 escapes and lose its invalid bytes: it is recorded base64-encoded
+// as "ob"/"ib", which replay decodes back (see doc.go).
+func (c *Cast) writeChunkLocked(kind string, chunk []byte) error {
+	if !binaryChunk(chunk) {
+		return c.writeLocked(kind, string(chunk))
+	}
+	elapsed := c.elapsed()
+	kick, err := c.w.appendEncoded(func(dst []byte) []byte {
+		// The base64 alphabet needs no JSON escaping: encode in place.
+		dst = appendCastEventHead(dst, elapsed, kind+"b")
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, chunk)
+		return append(dst, '"', ']')
+	})
+	if err != nil {
+		return c.s.recordingError(err)
+	}
+	if kick {
+		c.s.store.wake()
+	}
+	return nil
+}
+
+// binaryChunk reports output that JSON text would carry badly: invalid
+// UTF-8, or more than 1 in 16 bytes a control character JSON must escape.
+func binaryChunk(b []byte) bool {
+	ctl, limit := 0, len(b)/16
+	for _, c := range b {
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != 0x1b {
+			if ctl++; ctl > limit {
+				return true
+			}
+		}
+	}
+	return !utf8.Valid(b)
 }
 
 // completeUTF8 returns the length of b without a trailing incomplete rune.
@@ -222,6 +262,13 @@ func (c *Cast) writeLocked(kind, data string) error {
 
 // appendCastEvent encodes [elapsed, kind, data] as encoding/json does.
 func appendCastEvent(b []byte, elapsed float64, kind, data string) []byte {
+	b = appendCastEventHead(b, elapsed, kind)
+	b = appendJSONString(b, data)
+	return append(b, ']')
+}
+
+// appendCastEventHead writes `[elapsed,"kind",`.
+func appendCastEventHead(b []byte, elapsed float64, kind string) []byte {
 	b = append(b, '[')
 	fmtByte := byte('f')
 	if a := math.Abs(elapsed); a != 0 && (a < 1e-6 || a >= 1e21) {
@@ -236,9 +283,7 @@ func appendCastEvent(b []byte, elapsed float64, kind, data string) []byte {
 	}
 	b = append(b, ',')
 	b = appendJSONString(b, kind)
-	b = append(b, ',')
-	b = appendJSONString(b, data)
-	return append(b, ']')
+	return append(b, ',')
 }
 
 // Close flushes held-back bytes, writes the recording's last frame and
@@ -253,7 +298,7 @@ func (c *Cast) Close() error {
 	if c.w != nil && !c.s.closed.Load() {
 		for i, kind := range []string{"o", "i"} {
 			if len(c.pending[i]) > 0 {
-				err = errors.Join(err, c.writeLocked(kind, string(c.pending[i])))
+				err = errors.Join(err, c.writeChunkLocked(kind, c.pending[i]))
 				c.pending[i] = nil
 			}
 		}

@@ -34,3 +34,18 @@ func FuzzCastEventEncoding(f *testing.F) {
 		}
 	})
 }
+
+func TestBinaryChunkDetection(t *testing.T) {
+	for in, want := range map[string]bool{
+		"ls -la\r\ntotal 0\r\n":          false,
+		"\x1b[31mred\x1b[0m\r\n":         false,
+		"é€ text":                        false,
+		string(make([]byte, 4096)):       true,
+		"\xff\xfe\xfd binary":            true,
+		"a\x00b\x00c\x00d\x00e\x00f\x00": true,
+	} {
+		if got := binaryChunk([]byte(in)); got != want {
+			t.Errorf("%q: %v, want %v", in, got, want)
+		}
+	}
+}

@@ -19,7 +19,10 @@
 //	  sessions/<YYYYMMDD>/<id>/        one directory per session, 0700
 //	    queries.jsonl.zst              database sessions: one QueryEvent per line
 //	    events.jsonl.zst               every session: one Event per line
-//	    cast-<n>.cast.zst              terminal channels: asciicast v2, one file per channel
+//	    cast-<n>.cast.zst              terminal channels: asciicast v2, one file per channel;
+//	                                   binary chunks (invalid UTF-8, or mostly control bytes)
+//	                                   are "ob"/"ib" events with base64 data, turned back into
+//	                                   "o"/"i" by the replay package (export is plain asciicast)
 //	    chain.jsonl                    one ChainEntry per flushed chunk (plain JSON lines)
 //	    seal.json                      written at Close: the chain head and file sizes
 //
