@@ -153,6 +153,9 @@ type When struct {
 	CopyProgram  bool       `yaml:"copy_program"`
 	Regex        string     `yaml:"regex"`
 	Command      StringList `yaml:"command"`
+	// Forward matches SSH port-forward destinations ("db.internal:5432",
+	// "10.0.0.*:443"); forwarding is denied unless such a rule allows it.
+	Forward StringList `yaml:"forward"`
 }
 
 // Mask is a column or content mask.

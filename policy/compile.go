@@ -21,6 +21,8 @@ type Policy struct {
 	// commands are the rules with a `command` condition, in order, for the
 	// shell-command judge (command*.go).
 	commands []CommandRule
+	// forwards are the rules with a `forward` condition, in order (forward.go).
+	forwards []forwardRule
 	hasRegex bool
 	colRules []colRule
 	detect   *detectPlan
@@ -111,6 +113,13 @@ func compilePolicy(name string, pc config.Policy) (*Policy, error) {
 		}
 		p.hasRegex = p.hasRegex || r.regex != nil
 		p.rules = append(p.rules, r)
+		if len(rc.When.Forward) > 0 {
+			fr, err := compileForward(fmt.Sprintf("%s.rules[%d].when.forward", key, i), r, rc.When.Forward)
+			if err != nil {
+				return nil, err
+			}
+			p.forwards = append(p.forwards, fr)
+		}
 		if len(rc.When.Command) > 0 {
 			p.commands = append(p.commands, CommandRule{
 				Name: r.name, Action: r.action, Message: rc.Message,
@@ -225,7 +234,8 @@ func compileRule(key string, rc config.Rule) (*rule, error) {
 		r.regex = re
 	}
 	r.sqlPart = r.kinds != nil || r.withoutWhere || r.copyProgram || r.tables != nil || r.functions != nil || r.regex != nil
-	r.commandOnly = len(w.Command) > 0 && !r.sqlPart
+	// Shell-command and port-forward rules never match SQL statements.
+	r.commandOnly = (len(w.Command) > 0 || len(w.Forward) > 0) && !r.sqlPart
 	return r, nil
 }
 

@@ -302,9 +302,11 @@ func (c *clientConn) openChannel(ctx context.Context, nc gossh.NewChannel) {
 			}
 		}()
 	case "direct-tcpip":
-		// Port forwarding is denied: no policy can allow a destination yet.
-		c.logEvent("direct-tcpip denied", map[string]any{"destination": directTCPIPDest(nc.ExtraData())})
-		_ = nc.Reject(gossh.Prohibited, msgForwardingDenied)
+		c.channels.Add(1)
+		go func() {
+			defer c.channels.Done()
+			c.forwardTCP(ctx, nc)
+		}()
 	default:
 		_ = nc.Reject(gossh.UnknownChannelType, "sluice: channel type "+nc.ChannelType()+" is not supported")
 	}

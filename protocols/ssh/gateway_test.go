@@ -104,6 +104,7 @@ policies:
     rules:
       - {name: no-rm-rf, when: {command: "rm -rf *"}, action: block}
       - {name: touch-review, when: {command: "touch *"}, action: review}
+      - {name: local-forwards, when: {forward: ["localhost:*"]}, action: allow}
     masks:
       - {detect: [aws_access_key], method: redact}
 `

@@ -36,25 +36,37 @@ func (c *clientConn) subject() policy.Subject {
 // reviewer while the client simply waits. Every decision is recorded.
 func (c *clientConn) judgeCommand(ctx context.Context, command string, j judgement) verdict {
 	d := checkCommand(c.e.deps.Policies.For(c.target.Name), c.subject(), command)
+	return c.judge(ctx, d, "command", command, j)
+}
+
+// judgeForward decides a port forward to dest ("host:port") the same way.
+func (c *clientConn) judgeForward(ctx context.Context, dest string) verdict {
+	d := c.e.deps.Policies.For(c.target.Name).CheckForward(c.subject(), dest)
+	return c.judge(ctx, d, "destination", dest, judgement{kind: "direct-tcpip"})
+}
+
+// judge applies a policy decision about one unit (a command line, a
+// forward destination), recording it as an event with field=what.
+func (c *clientConn) judge(ctx context.Context, d policy.Decision, field, what string, j judgement) verdict {
 	c.e.deps.Metrics.Decisions.WithLabelValues(c.protocol(), c.target.Name, d.Action.String(), d.Rule).Inc()
 	switch d.Action {
 	case policy.Allow:
-		c.logEvent(j.kind, map[string]any{"command": command, "decision": "allow", "rule": d.Rule})
+		c.logEvent(j.kind, map[string]any{field: what, "decision": "allow", "rule": d.Rule})
 		return verdict{allowed: true}
 	case policy.Block:
-		c.logEvent(j.kind, map[string]any{"command": command, "decision": "block", "rule": d.Rule})
+		c.logEvent(j.kind, map[string]any{field: what, "decision": "block", "rule": d.Rule})
 		return verdict{rule: d.Rule, message: blockedMessage(d.Rule, d.Message)}
 	}
 	req, err := c.e.deps.Broker.Submit(policy.ApprovalRequest{
 		Session: c.sess.ID(), Protocol: c.protocol(), Target: c.target.Name,
-		Identity: c.id.Name, Groups: c.id.Groups, Statement: command, Rule: d.Rule,
+		Identity: c.id.Name, Groups: c.id.Groups, Statement: what, Rule: d.Rule,
 	})
 	if err != nil {
 		c.log.Error("submitting approval", "err", err)
-		c.logEvent(j.kind, map[string]any{"command": command, "decision": "review-error", "rule": d.Rule})
-		return verdict{rule: d.Rule, message: blockedMessage(d.Rule, "this command needs a review, which is unavailable right now")}
+		c.logEvent(j.kind, map[string]any{field: what, "decision": "review-error", "rule": d.Rule})
+		return verdict{rule: d.Rule, message: blockedMessage(d.Rule, "this needs a review, which is unavailable right now")}
 	}
-	c.logEvent("review", map[string]any{"command": command, "approval": req.ID, "rule": d.Rule})
+	c.logEvent("review", map[string]any{field: what, "approval": req.ID, "rule": d.Rule})
 	if j.onHold != nil {
 		j.onHold(req.ID)
 	}
@@ -68,7 +80,7 @@ func (c *clientConn) judgeCommand(ctx context.Context, command string, j judgeme
 	case out.Cancelled:
 		decision = "review-cancelled"
 	}
-	c.logEvent(j.kind, map[string]any{"command": command, "decision": decision, "rule": d.Rule,
+	c.logEvent(j.kind, map[string]any{field: what, "decision": decision, "rule": d.Rule,
 		"approval": req.ID, "reviewer": out.Reviewer, "reason": out.Reason})
 	if out.Approved {
 		return verdict{allowed: true}
