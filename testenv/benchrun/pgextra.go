@@ -143,9 +143,11 @@ func runIdle(ctx context.Context, o options, w io.Writer) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := pgconn.Connect(ctx, dsn)
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			c, err := pgconn.Connect(cctx, dsn)
 			if err != nil {
-				errs <- err
+				errs <- fmt.Errorf("session %d: %w", i, err)
 				return
 			}
 			conns[i] = c
@@ -153,6 +155,7 @@ func runIdle(ctx context.Context, o options, w io.Writer) error {
 	}
 	wg.Wait()
 	close(errs)
+	fmt.Fprintf(w, "opened %d sessions\n", len(conns))
 	if err := <-errs; err != nil {
 		return fmt.Errorf("opening idle sessions: %w", err)
 	}
@@ -161,9 +164,12 @@ func runIdle(ctx context.Context, o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range conns {
-		if _, err := c.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
-			return err
+	for i, c := range conns {
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := c.Exec(qctx, "SELECT 1").ReadAll()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("query on idle session %d: %w", i, err)
 		}
 	}
 	time.Sleep(2 * time.Second)
