@@ -414,6 +414,8 @@ func TestPolicyMaskCopyTo(t *testing.T) {
 		"COPY (SELECT id, email FROM users WHERE id <= 3) TO STDOUT",
 		"COPY users TO STDOUT",
 		"COPY (SELECT email FROM users WHERE id <= 3) TO STDOUT WITH (FORMAT csv)",
+		"COPY (SELECT email FROM users WHERE id <= 3) TO STDOUT WITH (FORMAT binary)",
+		"COPY users (email) TO STDOUT WITH (FORMAT csv, HEADER)",
 	} {
 		var buf strings.Builder
 		if _, err := c.PgConn().CopyTo(ctx, &buf, q); err != nil {
@@ -421,10 +423,14 @@ func TestPolicyMaskCopyTo(t *testing.T) {
 			if _, ok := pgErrCode(err); !ok {
 				t.Fatalf("%s: %v", q, err)
 			}
+			t.Logf("%s refused: %v", q, err)
 			continue
 		}
 		if strings.Contains(buf.String(), "@example") {
 			t.Errorf("%s: COPY output leaks masked e-mails: %.120q", q, buf.String())
+		}
+		if !strings.Contains(buf.String(), "****.com") {
+			t.Errorf("%s: COPY output has no partially masked e-mail: %.120q", q, buf.String())
 		}
 	}
 }
