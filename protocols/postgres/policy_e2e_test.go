@@ -429,7 +429,9 @@ func TestPolicyMaskCopyTo(t *testing.T) {
 		if strings.Contains(buf.String(), "@example") {
 			t.Errorf("%s: COPY output leaks masked e-mails: %.120q", q, buf.String())
 		}
-		if !strings.Contains(buf.String(), "****.com") {
+		// COPY table TO STDOUT carries no column names, so every column is
+		// redacted (fail closed); the query form keeps the partial mask.
+		if want := "****.com"; strings.HasPrefix(q, "COPY (") && !strings.Contains(buf.String(), want) {
 			t.Errorf("%s: COPY output has no partially masked e-mail: %.120q", q, buf.String())
 		}
 	}
