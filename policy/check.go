@@ -28,6 +28,10 @@ func (p *Policy) CheckSQL(d Dialect, sub Subject, sql string) Decision {
 		return Decision{Action: Allow}
 	}
 	a := p.analyze(d, sql)
+	if d != MySQL && sub.Views.Len() > 0 && sub.Views.references(a.stmts) {
+		// The text reads a view: lineage goes through its definition.
+		a = sub.Views.analyze(p, sql)
+	}
 	return p.decide(a, &sub)
 }
 
@@ -142,8 +146,11 @@ func classify(d Dialect, sql string, lin *lineage) (stmts []parsedStmt, err erro
 }
 
 // build analyses a text from scratch.
-func (p *Policy) build(d Dialect, sql string) *analysis {
-	lin := &lineage{rules: p.colRules}
+func (p *Policy) build(d Dialect, sql string) *analysis { return p.buildWith(d, sql, nil) }
+
+// buildWith analyses a text with the database's views (nil: none known).
+func (p *Policy) buildWith(d Dialect, sql string, views *Views) *analysis {
+	lin := &lineage{rules: p.colRules, views: views}
 	parsed, err := classify(d, sql, lin)
 	if err != nil {
 		parsed = []parsedStmt{{info: StatementInfo{Kind: unparseableRule}, text: sql, unknown: true}}

@@ -78,6 +78,9 @@ type lineage struct {
 	// routine body), so it must not be cached by the literal-normalized key.
 	literalDependent bool
 	rules            []colRule
+	// views are the database's view definitions, when the engine knows them.
+	views     *Views
+	viewDepth int
 	// launder says why masked data would escape the masks ("" = it does not):
 	// a write to an unmasked place, or a COPY format we cannot mask.
 	launder string

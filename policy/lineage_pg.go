@@ -198,6 +198,13 @@ func (l *lineage) pgRangeVar(rv *pg.RangeVar, sc *scope) relation {
 		}
 	}
 	t := tableRef{schema: strings.ToLower(rv.Schemaname), name: name}
+	if def, ok := l.views.lookup(t); ok {
+		rel := l.pgViewRelation(def, aliasName(rv.Alias, name))
+		if rv.Alias != nil {
+			rel.cols = renameCols(rel.cols, rv.Alias.Colnames)
+		}
+		return rel
+	}
 	return relation{alias: aliasName(rv.Alias, name), base: &t, renamed: rv.Alias != nil && len(rv.Alias.Colnames) > 0}
 }
 

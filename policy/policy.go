@@ -58,6 +58,9 @@ type Subject struct {
 	Identity string
 	Groups   []string
 	Session  string
+	// Views is the database's view definitions when the engine knows them
+	// (Postgres); lineage then follows a view to its masked sources.
+	Views *Views
 }
 
 // Decision is the verdict on one client unit (a Query message, a Parse, a

@@ -34,6 +34,7 @@ type Engine struct {
 	dialer  *upstreamDialer
 	cancels cancelRegistry
 	scram   scramVerifiers
+	views   viewCache
 	log     *slog.Logger
 	// tokenSources: OIDC issuers or a gateway token key are configured, so a
 	// client may present a token SCRAM cannot carry.
@@ -144,7 +145,11 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 // serve dials upstream, completes the client's startup and relays.
 func (e *Engine) serve(ctx context.Context, log *slog.Logger, c net.Conn, be *pgproto3.Backend, id *identity.Identity,
 	sess *session.Session, database string, params map[string]string, rec config.Recording) (session.Status, error) {
-	hc, err := e.dialer.dial(ctx, database, params)
+	var vc *viewCache
+	if e.deps.Policies.For(e.target.Name).NeedsViews() {
+		vc = &e.views
+	}
+	hc, views, err := e.dialer.dial(ctx, database, params, vc)
 	if err != nil {
 		ce := upstreamConnectError(e.target.Name, err)
 		be.Send(ce.response())
@@ -184,6 +189,7 @@ func (e *Engine) serve(ctx context.Context, log *slog.Logger, c net.Conn, be *pg
 		defer cancel()
 	}
 	r := newRelay(e, log, c, up, sess, id, rec)
+	r.sub.Views = views
 	return r.run(ctx)
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/policy"
 	"github.com/sluice-gw/sluice/upstream"
 )
 
@@ -60,16 +61,18 @@ func newUpstreamDialer(t *config.Target) (*upstreamDialer, error) {
 
 // dial connects and authenticates upstream, then takes the raw connection
 // over from pgconn.
-func (d *upstreamDialer) dial(ctx context.Context, database string, params map[string]string) (*pgconn.HijackedConn, error) {
+// When views is non-nil, the database's view definitions are read first
+// (for masking lineage through views) and returned.
+func (d *upstreamDialer) dial(ctx context.Context, database string, params map[string]string, views *viewCache) (*pgconn.HijackedConn, *policy.Views, error) {
 	// ParseConfig reads PG* environment defaults; everything that matters is
 	// set explicitly below so the environment cannot redirect us.
 	cfg, err := pgconn.ParseConfig("sslmode=disable")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pw, err := upstream.Password(ctx, d.target, d.tls != nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg.Host = d.host
 	cfg.Port = d.port
@@ -89,12 +92,19 @@ func (d *upstreamDialer) dial(ctx context.Context, database string, params map[s
 	defer cancel()
 	pc, err := pgconn.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var vs *policy.Views
+	if views != nil {
+		if vs, err = views.get(cctx, pc, database); err != nil {
+			pc.Close(context.Background())
+			return nil, nil, err
+		}
 	}
 	hc, err := pc.Hijack()
 	if err != nil {
 		pc.Close(context.Background())
-		return nil, err
+		return nil, nil, err
 	}
-	return hc, nil
+	return hc, vs, nil
 }
