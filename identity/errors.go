@@ -64,3 +64,19 @@ func detailOf(err error) string {
 	}
 	return err.Error()
 }
+
+// PublicMessage is the client-safe text of a refusal worth showing as it is
+// (expired, revoked, rate limited, identity provider down), or "" when the
+// client should get the protocol's generic authentication failure.
+func PublicMessage(err error) string {
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		return rl.Error()
+	}
+	for _, pub := range []error{ErrTokenExpired, ErrTokenRevoked, ErrCertificateExpired, ErrIdentityProviderUnavailable} {
+		if errors.Is(err, pub) {
+			return pub.Error()
+		}
+	}
+	return ""
+}

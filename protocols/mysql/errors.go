@@ -42,16 +42,8 @@ func (e *clientError) packet() []byte { return appendErr(nil, e.code, e.state, e
 func accessDenied(user, host string, err error) *clientError {
 	msg := fmt.Sprintf("Access denied for user '%s'@'%s' (using password: YES)", user, host)
 	// The identity package's public refusals say what to do; show them.
-	var rl *identity.RateLimitedError
-	switch {
-	case errors.As(err, &rl):
-		msg += ": sluice: " + rl.Error()
-	case errors.Is(err, identity.ErrTokenExpired):
-		msg += ": sluice: " + identity.ErrTokenExpired.Error()
-	case errors.Is(err, identity.ErrTokenRevoked):
-		msg += ": sluice: " + identity.ErrTokenRevoked.Error()
-	case errors.Is(err, identity.ErrIdentityProviderUnavailable):
-		msg += ": sluice: " + identity.ErrIdentityProviderUnavailable.Error()
+	if pub := identity.PublicMessage(err); pub != "" {
+		msg += ": sluice: " + pub
 	}
 	return &clientError{code: gm.ER_ACCESS_DENIED_ERROR, state: stateAccessDenied, fatal: true, err: err, msg: msg}
 }

@@ -100,26 +100,11 @@ func (e *Engine) authenticate(ctx context.Context, be *pgproto3.Backend, flush f
 func authFailed(user string, err error) *clientError {
 	switch {
 	case errors.Is(err, identity.ErrRateLimited), errors.Is(err, identity.ErrIdentityProviderUnavailable):
-		return fatal(codeInvalidAuthorization, "sluice: "+publicText(err), err)
+		return fatal(codeInvalidAuthorization, "sluice: "+identity.PublicMessage(err), err)
 	case errors.Is(err, identity.ErrTokenExpired), errors.Is(err, identity.ErrTokenRevoked):
-		return fatal(codeInvalidPassword, "sluice: "+publicText(err), err)
+		return fatal(codeInvalidPassword, "sluice: "+identity.PublicMessage(err), err)
 	}
 	return fatal(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user), err)
-}
-
-// publicText is the client-safe text of an identity refusal (its public
-// error; internal detail stays in the audit log).
-func publicText(err error) string {
-	var rl *identity.RateLimitedError
-	if errors.As(err, &rl) {
-		return rl.Error()
-	}
-	for _, pub := range []error{identity.ErrTokenExpired, identity.ErrTokenRevoked, identity.ErrIdentityProviderUnavailable} {
-		if errors.Is(err, pub) {
-			return pub.Error()
-		}
-	}
-	return "authentication failed"
 }
 
 func (e *Engine) authSCRAM(ctx context.Context, be *pgproto3.Backend, flush func() error, user, token string) (*identity.Identity, error) {

@@ -96,7 +96,7 @@ func (a *authState) authenticate(user string, check func(name string) (*identity
 	}
 	id, err := check(name)
 	if err != nil {
-		if msg := publicRefusal(err); msg != "" {
+		if msg := identity.PublicMessage(err); msg != "" {
 			// Expired, revoked, rate limited: the client is told, since
 			// trying other keys or typing the token again will not help.
 			return nil, a.refuse("refused", "sluice: "+msg+"\n")
@@ -116,21 +116,6 @@ func (a *authState) authenticate(user string, check func(name string) (*identity
 	k := strconv.Itoa(len(a.grants) + 1)
 	a.grants[k] = grant{id: id, target: t}
 	return &gossh.Permissions{Extensions: map[string]string{grantKey: k}}, nil
-}
-
-// publicRefusal is the client-safe text of an identity refusal worth
-// showing (the identity package's public errors), or "".
-func publicRefusal(err error) string {
-	var rl *identity.RateLimitedError
-	if errors.As(err, &rl) {
-		return rl.Error()
-	}
-	for _, pub := range []error{identity.ErrTokenExpired, identity.ErrTokenRevoked, identity.ErrIdentityProviderUnavailable} {
-		if errors.Is(err, pub) {
-			return pub.Error()
-		}
-	}
-	return ""
 }
 
 // refuse fails an attempt with a user-visible reason, shown once per connection.
