@@ -28,7 +28,7 @@ func (p *Policy) CheckSQL(d Dialect, sub Subject, sql string) Decision {
 		return Decision{Action: Allow}
 	}
 	a := p.analyze(d, sql)
-	if d != MySQL && sub.Views.Len() > 0 && sub.Views.references(a.stmts) {
+	if sub.Views.Len() > 0 && sub.Views.dialect == d && sub.Views.references(a.stmts) {
 		// The text reads a view: lineage goes through its definition.
 		a = sub.Views.analyze(p, sql)
 	}

@@ -156,6 +156,9 @@ func (l *lineage) myFrom(n ast.ResultSetNode, sc *scope) []relation {
 				}
 			}
 			t := tableRef{schema: src.Schema.L, name: name}
+			if def, ok := l.views.lookupMy(t); ok {
+				return []relation{l.myViewRelation(def, alias, x.ColumnNames)}
+			}
 			return []relation{{alias: alias, base: &t, renamed: len(x.ColumnNames) > 0}}
 		case *ast.SelectStmt, *ast.SetOprStmt:
 			cols := myRename(l.myResultSet(src, sc), x.ColumnNames)

@@ -1,10 +1,14 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
 // A statement that reads a view names only the view: the masked columns it
@@ -24,7 +28,9 @@ type ViewDef struct {
 // once built and safe for concurrent use; it keeps its own analysis cache,
 // since lineage through views depends on the snapshot.
 type Views struct {
-	defs map[string]*pg.Node // "schema.name" and "name" -> parsed SELECT
+	dialect Dialect
+	defs    map[string]*pg.Node          // Postgres: "schema.name" and "name" -> parsed SELECT
+	myDefs  map[string]ast.ResultSetNode // MySQL: the same keys -> parsed SELECT (nil = unparseable)
 
 	mu    sync.Mutex
 	cache map[string]*analysis
@@ -39,7 +45,7 @@ const maxViewDepth = 8
 // NewViews parses view definitions. A definition that does not parse is
 // kept as unknown: reading it masks every column (fail closed).
 func NewViews(defs []ViewDef) *Views {
-	v := &Views{defs: map[string]*pg.Node{}, cache: map[string]*analysis{}}
+	v := &Views{dialect: Postgres, defs: map[string]*pg.Node{}, cache: map[string]*analysis{}}
 	for _, d := range defs {
 		var node *pg.Node
 		if tree, err := pg.Parse(d.Definition); err == nil && len(tree.Stmts) == 1 {
@@ -59,16 +65,61 @@ func NewViews(defs []ViewDef) *Views {
 	return v
 }
 
+// NewMySQLViews parses MySQL view definitions (information_schema.VIEWS)
+// with the TiDB parser. Unqualified names resolve to the session's default
+// database, which the caller passes as defaultSchema.
+func NewMySQLViews(defs []ViewDef, defaultSchema string) *Views {
+	v := &Views{dialect: MySQL, myDefs: map[string]ast.ResultSetNode{}, cache: map[string]*analysis{}}
+	p := parser.New()
+	defaultSchema = strings.ToLower(defaultSchema)
+	for _, d := range defs {
+		var node ast.ResultSetNode
+		if st, err := parseMySQLOne(p, d.Definition); err == nil {
+			if rs, ok := st.(ast.ResultSetNode); ok {
+				node = rs
+			}
+		}
+		schema, name := strings.ToLower(d.Schema), strings.ToLower(d.Name)
+		v.myDefs[schema+"."+name] = node
+		if schema == defaultSchema {
+			v.myDefs[name] = node
+		}
+	}
+	return v
+}
+
+// parseMySQLOne parses one statement; the TiDB parser can panic on odd input.
+func parseMySQLOne(p *parser.Parser, sql string) (st ast.StmtNode, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			st, err = nil, fmt.Errorf("parser panicked: %v", r)
+		}
+	}()
+	return p.ParseOneStmt(sql, "", "")
+}
+
 // Len is the number of views in the snapshot.
 func (v *Views) Len() int {
 	if v == nil {
 		return 0
 	}
-	return len(v.defs)
+	return len(v.defs) + len(v.myDefs)
+}
+
+func (v *Views) lookupMy(t tableRef) (ast.ResultSetNode, bool) {
+	if v == nil || v.myDefs == nil {
+		return nil, false
+	}
+	key := t.name
+	if t.schema != "" {
+		key = t.schema + "." + t.name
+	}
+	n, ok := v.myDefs[key]
+	return n, ok
 }
 
 func (v *Views) lookup(t tableRef) (*pg.Node, bool) {
-	if v == nil {
+	if v == nil || v.defs == nil {
 		return nil, false
 	}
 	key := t.name
@@ -86,6 +137,9 @@ func (v *Views) references(stmts []StatementInfo) bool {
 			if _, ok := v.defs[t]; ok {
 				return true
 			}
+			if _, ok := v.myDefs[t]; ok {
+				return true
+			}
 		}
 	}
 	return false
@@ -100,7 +154,7 @@ func (v *Views) analyze(p *Policy, sql string) *analysis {
 	if ok {
 		return a
 	}
-	a = p.buildWith(Postgres, sql, v)
+	a = p.buildWith(v.dialect, sql, v)
 	v.mu.Lock()
 	if len(v.cache) >= maxViewCache {
 		clear(v.cache)
@@ -126,3 +180,52 @@ func (l *lineage) pgViewRelation(def *pg.Node, alias string) relation {
 // NeedsViews reports whether lineage through database views matters for
 // this policy (it has column masks), so an engine should supply Views.
 func (p *Policy) NeedsViews() bool { return p != nil && len(p.colRules) > 0 }
+
+// myViewRelation reads a MySQL view like a derived table over its definition.
+func (l *lineage) myViewRelation(def ast.ResultSetNode, alias string, colNames []ast.CIStr) relation {
+	if l.viewDepth >= maxViewDepth || def == nil {
+		return relation{alias: alias, fn: true, extra: taint{m: redactMethod, src: "view " + alias, unknown: true}}
+	}
+	l.viewDepth++
+	cols := l.myResultSet(def, &scope{})
+	l.viewDepth--
+	return relation{alias: alias, cols: myRename(cols, colNames)}
+}
+
+// ViewsTTL is how long an engine reuses a database's view snapshot. A view
+// created outside the gateway is followed by masking at most this long
+// after (views created through the gateway over masked columns are refused).
+const ViewsTTL = 30 * time.Second
+
+// ViewsCache keeps each database's snapshot for ViewsTTL. Engines own one.
+type ViewsCache struct {
+	mu sync.Mutex
+	m  map[string]cachedViews
+}
+
+type cachedViews struct {
+	at    time.Time
+	views *Views
+}
+
+// Get returns the snapshot for key (a database), calling load when the
+// cached one is missing or stale. A load error is returned, not cached.
+func (c *ViewsCache) Get(key string, load func() (*Views, error)) (*Views, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < ViewsTTL {
+		return e.views, nil
+	}
+	v, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]cachedViews{}
+	}
+	c.m[key] = cachedViews{at: time.Now(), views: v}
+	c.mu.Unlock()
+	return v, nil
+}

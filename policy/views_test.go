@@ -43,3 +43,40 @@ func TestLineageThroughDatabaseViews(t *testing.T) {
 		}
 	}
 }
+
+func TestLineageThroughMySQLViews(t *testing.T) {
+	p := maskPolicy(t, "mask")
+	views := NewMySQLViews([]ViewDef{
+		// information_schema.VIEWS stores definitions fully qualified and backquoted.
+		{Schema: "shop", Name: "user_contacts", Definition: "select `shop`.`users`.`id` AS `id`,`shop`.`users`.`email` AS `email` from `shop`.`users`"},
+		{Schema: "shop", Name: "names", Definition: "select `shop`.`users`.`name` AS `name` from `shop`.`users`"},
+	}, "shop")
+	sub := Subject{Target: "db", Identity: "alice", Views: views}
+	for sql, masked := range map[string]int{
+		"SELECT email FROM user_contacts WHERE id = 1":     1,
+		"SELECT * FROM shop.user_contacts":                 1,
+		"SELECT CONCAT(email, '') AS e FROM user_contacts": 1,
+		"SELECT name FROM names":                           0,
+	} {
+		d := p.CheckSQL(MySQL, sub, sql)
+		if d.Action != Allow {
+			t.Errorf("%q: %v %q", sql, d.Action, d.Message)
+			continue
+		}
+		fields := textFields("a")
+		if masked == 1 && sql == "SELECT * FROM shop.user_contacts" {
+			fields = textFields("id", "email")
+		}
+		vals := make([][]byte, len(fields))
+		for i := range vals {
+			vals[i] = []byte("v@example.com")
+		}
+		got := 0
+		if rm := d.Mask.Columns(fields); rm != nil {
+			got = len(rm.MaskRow(vals))
+		}
+		if got != masked {
+			t.Errorf("%q: %d masked, want %d", sql, got, masked)
+		}
+	}
+}

@@ -46,6 +46,7 @@ type Engine struct {
 	policy   *policy.Policy
 	tls      *tls.Config
 	upstream *upstreamDialer
+	views    policy.ViewsCache
 	conns    *connRegistry
 	rsa      rsaKeyPair
 	maxMsg   int
@@ -240,7 +241,11 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	if err != nil {
 		return nil, fatalf(gm.ER_UNKNOWN_ERROR, stateGeneral, err, "sluice: the session cannot be recorded; refusing the connection")
 	}
-	up, err := e.upstream.dial(sess.Context(), hs, db)
+	var vc *policy.ViewsCache
+	if e.policy.NeedsViews() {
+		vc = &e.views
+	}
+	up, err := e.upstream.dial(sess.Context(), hs, db, vc)
 	if err != nil {
 		ce := upstreamConnectError(e.target.Name, err)
 		sess.Close(session.StatusFailed, err)
@@ -250,7 +255,7 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	st := &connState{
 		gwID: gwID, client: cl, up: up, id: id, sess: sess, caps: hs.Caps, overTLS: overTLS, rec: rec,
 		stmts: map[uint32]*preparedStmt{},
-		sub: policy.Subject{Target: e.target.Name, Protocol: protocolName, Identity: id.Name,
+		sub: policy.Subject{Views: up.views, Target: e.target.Name, Protocol: protocolName, Identity: id.Name,
 			Groups: id.Groups, Session: sess.ID()},
 	}
 	// The client's OK is sent by serve, once the connection is registered

@@ -13,6 +13,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/charset"
 
 	"github.com/sluice-gw/sluice/config"
+	"github.com/sluice-gw/sluice/policy"
 	"github.com/sluice-gw/sluice/upstream"
 )
 
@@ -45,6 +46,7 @@ type upstreamConn struct {
 	leg      *leg
 	threadID uint32
 	version  string
+	views    *policy.Views // the database's views, when the policy masks columns
 }
 
 func newUpstreamDialer(t *config.Target, maxPacket int) (*upstreamDialer, error) {
@@ -64,7 +66,9 @@ func newUpstreamDialer(t *config.Target, maxPacket int) (*upstreamDialer, error)
 
 // dial connects and authenticates upstream with the client's negotiated
 // capabilities and collation, then takes over the raw connection.
-func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db string) (_ *upstreamConn, err error) {
+// When views is non-nil, the server's view definitions are read first (for
+// masking lineage through views) and returned on the connection.
+func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db string, views *policy.ViewsCache) (_ *upstreamConn, err error) {
 	pw, err := upstream.Password(ctx, d.target, d.tls != nil)
 	if err != nil {
 		return nil, err
@@ -140,12 +144,42 @@ func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db str
 		c.Close()
 		return nil, err
 	}
+	var vs *policy.Views
+	if views != nil {
+		if vs, err = views.Get(db, func() (*policy.Views, error) { return loadViews(c, db) }); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	netConn := c.Conn.Conn
 	if err := netConn.SetDeadline(time.Time{}); err != nil {
 		c.Close()
 		return nil, err
 	}
-	return &upstreamConn{leg: newLeg(netConn, d.max), threadID: c.GetConnectionID(), version: c.GetServerVersion()}, nil
+	return &upstreamConn{leg: newLeg(netConn, d.max), threadID: c.GetConnectionID(), version: c.GetServerVersion(), views: vs}, nil
+}
+
+const viewsQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS" +
+	" WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema')"
+
+// loadViews reads the server's view definitions over the gateway's own
+// upstream connection, before the relay takes it over.
+func loadViews(c *client.Conn, db string) (*policy.Views, error) {
+	res, err := c.Execute(viewsQuery)
+	if err != nil {
+		return nil, fmt.Errorf("reading view definitions: %w", err)
+	}
+	defer res.Close()
+	var defs []policy.ViewDef
+	if res.Resultset != nil {
+		for i := range res.Values {
+			schema, _ := res.GetString(i, 0)
+			name, _ := res.GetString(i, 1)
+			def, _ := res.GetString(i, 2)
+			defs = append(defs, policy.ViewDef{Schema: schema, Name: name, Definition: def})
+		}
+	}
+	return policy.NewMySQLViews(defs, db), nil
 }
 
 // checkFormatCaps refuses an upstream that did not accept a capability the

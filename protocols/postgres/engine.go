@@ -34,7 +34,7 @@ type Engine struct {
 	dialer  *upstreamDialer
 	cancels cancelRegistry
 	scram   scramVerifiers
-	views   viewCache
+	views   policy.ViewsCache
 	log     *slog.Logger
 	// tokenSources: OIDC issuers or a gateway token key are configured, so a
 	// client may present a token SCRAM cannot carry.
@@ -145,7 +145,7 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 // serve dials upstream, completes the client's startup and relays.
 func (e *Engine) serve(ctx context.Context, log *slog.Logger, c net.Conn, be *pgproto3.Backend, id *identity.Identity,
 	sess *session.Session, database string, params map[string]string, rec config.Recording) (session.Status, error) {
-	var vc *viewCache
+	var vc *policy.ViewsCache
 	if e.deps.Policies.For(e.target.Name).NeedsViews() {
 		vc = &e.views
 	}

@@ -63,7 +63,7 @@ func newUpstreamDialer(t *config.Target) (*upstreamDialer, error) {
 // over from pgconn.
 // When views is non-nil, the database's view definitions are read first
 // (for masking lineage through views) and returned.
-func (d *upstreamDialer) dial(ctx context.Context, database string, params map[string]string, views *viewCache) (*pgconn.HijackedConn, *policy.Views, error) {
+func (d *upstreamDialer) dial(ctx context.Context, database string, params map[string]string, views *policy.ViewsCache) (*pgconn.HijackedConn, *policy.Views, error) {
 	// ParseConfig reads PG* environment defaults; everything that matters is
 	// set explicitly below so the environment cannot redirect us.
 	cfg, err := pgconn.ParseConfig("sslmode=disable")
@@ -96,7 +96,7 @@ func (d *upstreamDialer) dial(ctx context.Context, database string, params map[s
 	}
 	var vs *policy.Views
 	if views != nil {
-		if vs, err = views.get(cctx, pc, database); err != nil {
+		if vs, err = views.Get(database, func() (*policy.Views, error) { return loadViews(cctx, pc) }); err != nil {
 			pc.Close(context.Background())
 			return nil, nil, err
 		}

@@ -3,45 +3,20 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluice-gw/sluice/policy"
 )
 
-// viewsTTL is how long a database's view snapshot is reused. A view created
-// outside the gateway is followed by masking at most this long after.
-// (Views created through the gateway over masked columns are refused.)
-const viewsTTL = 30 * time.Second
-
 const viewsQuery = `SELECT schemaname::text, viewname::text, definition FROM pg_catalog.pg_views
 WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
 UNION ALL
 SELECT schemaname::text, matviewname::text, definition FROM pg_catalog.pg_matviews`
 
-// viewCache holds each upstream database's view snapshot for viewsTTL.
-type viewCache struct {
-	mu sync.Mutex
-	m  map[string]viewEntry
-}
-
-type viewEntry struct {
-	at    time.Time
-	views *policy.Views
-}
-
-// get returns the snapshot for database, reading pg_views over pc (the
-// gateway's own upstream connection, before it is handed to the client)
-// when the cached one is stale.
-func (c *viewCache) get(ctx context.Context, pc *pgconn.PgConn, database string) (*policy.Views, error) {
-	c.mu.Lock()
-	e, ok := c.m[database]
-	c.mu.Unlock()
-	if ok && time.Since(e.at) < viewsTTL {
-		return e.views, nil
-	}
+// loadViews reads the database's view definitions over pc, the gateway's
+// own upstream connection, before it is handed to the client.
+func loadViews(ctx context.Context, pc *pgconn.PgConn) (*policy.Views, error) {
 	results, err := pc.Exec(ctx, viewsQuery).ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("reading view definitions: %w", err)
@@ -57,12 +32,5 @@ func (c *viewCache) get(ctx context.Context, pc *pgconn.PgConn, database string)
 			}
 		}
 	}
-	v := policy.NewViews(defs)
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]viewEntry{}
-	}
-	c.m[database] = viewEntry{at: time.Now(), views: v}
-	c.mu.Unlock()
-	return v, nil
+	return policy.NewViews(defs), nil
 }
