@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -18,8 +20,8 @@ type resultState struct {
 	entry   *queryEntry
 	masker  *policy.RowMasker
 	columns []string
-	binary  []bool
-	copyOut bool // streaming COPY TO rows as CopyData
+	fields  []policy.Field // type class and format per column, for samples
+	copyOut bool           // streaming COPY TO rows as CopyData
 }
 
 // serverLoop reads upstream messages, masks rows, ties responses to their
@@ -153,11 +155,10 @@ func (r *relay) startResult(e *queryEntry, mask *policy.ResultMask, fields []pol
 		rs.masker = mask.Columns(fields)
 	}
 	rs.columns = make([]string, len(raw))
-	rs.binary = make([]bool, len(raw))
 	for i, f := range raw {
 		rs.columns[i] = string(f.Name)
-		rs.binary[i] = f.Format == 1
 	}
+	rs.fields = fields
 	if e != nil && e.columns == nil {
 		e.columns = rs.columns
 	}
@@ -202,17 +203,45 @@ func (r *relay) onDataRow(cur *resultState, m *pgproto3.DataRow) {
 	if len(e.sample) < sampleRows {
 		row := make([]string, len(m.Values))
 		for i, v := range m.Values {
-			switch {
-			case v == nil:
-				row[i] = "NULL"
-			case i < len(cur.binary) && cur.binary[i]:
-				row[i] = fmt.Sprintf(`\x%x`, v)
-			default:
-				row[i] = string(v)
+			var f policy.Field
+			if i < len(cur.fields) {
+				f = cur.fields[i]
 			}
+			row[i] = sampleText(f, v)
 		}
 		e.sample = append(e.sample, row)
 	}
+}
+
+// sampleText renders a value for the query log's sample rows: text format
+// as is, binary decoded for the common fixed-width types, else \x hex.
+func sampleText(f policy.Field, v []byte) string {
+	if v == nil {
+		return "NULL"
+	}
+	if !f.Binary {
+		return string(v)
+	}
+	switch {
+	case f.Type == policy.TypeText:
+		return string(v)
+	case f.Type == policy.TypeInt && len(v) == 2:
+		return strconv.FormatInt(int64(int16(binary.BigEndian.Uint16(v))), 10)
+	case f.Type == policy.TypeInt && len(v) == 4:
+		return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(v))), 10)
+	case f.Type == policy.TypeInt && len(v) == 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(v)), 10)
+	case f.Type == policy.TypeFloat && len(v) == 4:
+		return strconv.FormatFloat(float64(math.Float32frombits(binary.BigEndian.Uint32(v))), 'g', -1, 32)
+	case f.Type == policy.TypeFloat && len(v) == 8:
+		return strconv.FormatFloat(math.Float64frombits(binary.BigEndian.Uint64(v)), 'g', -1, 64)
+	case f.Type == policy.TypeBool && len(v) == 1:
+		if v[0] != 0 {
+			return "t"
+		}
+		return "f"
+	}
+	return fmt.Sprintf(`\x%x`, v)
 }
 
 // onComplete ends one statement's result.

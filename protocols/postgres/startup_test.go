@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/sluice-gw/sluice/policy"
 )
 
 func packet(code uint32, body ...byte) []byte {
@@ -71,5 +73,29 @@ func TestStartupRejectsBadLengthsAndVersions(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 		server.Close()
+	}
+}
+
+func TestSampleTextDecodesBinary(t *testing.T) {
+	cases := []struct {
+		f    policy.Field
+		v    []byte
+		want string
+	}{
+		{policy.Field{Binary: true, Type: policy.TypeInt, Size: 4}, []byte{0xff, 0xff, 0xff, 0xfe}, "-2"},
+		{policy.Field{Binary: true, Type: policy.TypeInt, Size: 8}, []byte{0, 0, 0, 0, 0, 0, 0, 7}, "7"},
+		{policy.Field{Binary: true, Type: policy.TypeInt, Size: 2}, []byte{0, 42}, "42"},
+		{policy.Field{Binary: true, Type: policy.TypeFloat, Size: 8}, []byte{0x3f, 0xf8, 0, 0, 0, 0, 0, 0}, "1.5"},
+		{policy.Field{Binary: true, Type: policy.TypeBool}, []byte{1}, "t"},
+		{policy.Field{Binary: true, Type: policy.TypeText}, []byte("hello"), "hello"},
+		{policy.Field{Binary: true, Type: policy.TypeOther}, []byte{0xab}, `\xab`},
+		{policy.Field{Binary: true, Type: policy.TypeInt}, []byte{1, 2, 3}, `\x010203`}, // wrong width: hex
+		{policy.Field{}, []byte("42"), "42"},
+		{policy.Field{}, nil, "NULL"},
+	}
+	for _, c := range cases {
+		if got := sampleText(c.f, c.v); got != c.want {
+			t.Errorf("%+v %x: %q, want %q", c.f, c.v, got, c.want)
+		}
 	}
 }
