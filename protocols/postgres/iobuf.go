@@ -30,8 +30,10 @@ type outbuf struct {
 	bytes prometheus.Counter
 }
 
+// newOutbuf starts empty: an idle session should hold as little as
+// possible; the buffer grows to what its responses need.
 func newOutbuf(w io.Writer, bytes prometheus.Counter) *outbuf {
-	return &outbuf{w: w, buf: make([]byte, 0, 8192), bytes: bytes}
+	return &outbuf{w: w, bytes: bytes}
 }
 
 type encoder interface {
@@ -74,8 +76,10 @@ func (o *outbuf) flushLocked() error {
 	if o.bytes != nil {
 		o.bytes.Add(float64(n))
 	}
-	if cap(o.buf) > 1<<20 {
-		o.buf = make([]byte, 0, 8192) // do not keep a huge buffer for an idle session
+	if c := cap(o.buf); c > 16<<10 && c > 4*len(o.buf) {
+		// A large result has ended: do not keep its buffer for an idle
+		// session. While streaming, flushes are ~flushThreshold and it stays.
+		o.buf = nil
 	} else {
 		o.buf = o.buf[:0]
 	}

@@ -101,6 +101,14 @@ func (d *upstreamDialer) dial(ctx context.Context, database string, params map[s
 			return nil, nil, err
 		}
 	}
+	// pgconn may have a background reader running (it starts one when a
+	// write is slow, to avoid deadlocks); if it is left blocked in Read, it
+	// swallows the first response after the hijack and the session stalls.
+	// SyncConn stops it and drains its buffer.
+	if err := pc.SyncConn(cctx); err != nil {
+		pc.Close(context.Background())
+		return nil, nil, err
+	}
 	hc, err := pc.Hijack()
 	if err != nil {
 		pc.Close(context.Background())
