@@ -110,3 +110,58 @@ func FuzzParse(f *testing.F) {
 		Parse(data, "f.yaml", env(map[string]string{"ALICE_TOKEN": "a", "PW": "b"}))
 	})
 }
+
+// TestBareReferencesInFlowMappings: the config shape in DESIGN.md writes
+// `{password: ${PW}}`, which YAML alone cannot parse, and `port: ${N}`
+// should become a number when N holds one.
+func TestBareReferencesInFlowMappings(t *testing.T) {
+	yaml := `
+identities:
+  - {name: alice, token: ${ALICE_TOKEN}, groups: [developers]}   # comment with ${NOT_A_REF}
+limits: {max_connections: ${MAXC}, handshake_timeout: 5s}
+targets:
+  - name: shop
+    protocol: mysql
+    listen: 127.0.0.1:13306
+    upstream: {address: 127.0.0.1:3306, user: shop, password: ${SHOP_DB_PASSWORD}}
+  - name: appdb
+    protocol: postgres
+    listen: 127.0.0.1:15432
+    upstream:
+      address: 127.0.0.1:5432
+      user: app
+      password: "prefix-${APP_PW}"
+      database: ${DB:-app}
+`
+	cfg, err := Parse([]byte(yaml), "f.yaml", env(map[string]string{
+		"ALICE_TOKEN": "t}{,#x", "MAXC": "42", "SHOP_DB_PASSWORD": "123", "APP_PW": "null"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Identities[0].Token.Reveal(); got != "t}{,#x" {
+		t.Errorf("token %q", got)
+	}
+	if cfg.Limits.MaxConnections != 42 {
+		t.Errorf("max_connections %d: a number from the environment stays a number", cfg.Limits.MaxConnections)
+	}
+	if got := cfg.Targets[0].Upstream.Password.Reveal(); got != "123" {
+		t.Errorf("numeric password %q", got)
+	}
+	if got := cfg.Targets[1].Upstream.Password.Reveal(); got != "prefix-null" {
+		t.Errorf("quoted reference %q", got)
+	}
+	if cfg.Targets[1].Upstream.Database != "app" {
+		t.Errorf("default %q", cfg.Targets[1].Upstream.Database)
+	}
+	// Error lines still point at the right line after quoting.
+	_, err = Parse([]byte("targets:\n  - {name: a, protocol: postgres, listen: ${L}, upstream: {address: ${A}, usr: x}}\n"), "f.yaml",
+		env(map[string]string{"L": "127.0.0.1:1", "A": "h:1"}))
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:2: targets[0].upstream.usr: unknown key") {
+		t.Errorf("error position: %v", err)
+	}
+	// A password that reads as null stays the string.
+	cfg, err = Parse([]byte("identities:\n  - {name: a, token: ${T}}\n"), "f.yaml", env(map[string]string{"T": "null"}))
+	if err != nil || cfg.Identities[0].Token.Reveal() != "null" {
+		t.Errorf("null-looking token: %v %v", err, cfg)
+	}
+}

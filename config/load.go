@@ -53,6 +53,7 @@ func Load(path string) (*Config, error) {
 // Parse decodes YAML config text. lookup resolves ${NAME} references.
 func Parse(data []byte, path string, lookup func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
+	data, bare := quoteBareRefs(data)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
 		if err.Error() == "EOF" {
@@ -60,7 +61,7 @@ func Parse(data []byte, path string, lookup func(string) (string, bool)) (*Confi
 		}
 		return nil, &Error{File: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	if err := expandEnv(&root, path, lookup); err != nil {
+	if err := expandEnv(&root, path, lookup, bare); err != nil {
 		return nil, err
 	}
 	if err := checkKnown(&root, reflect.TypeOf(Config{}), "", path); err != nil {
@@ -85,7 +86,7 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 // expandEnv replaces ${NAME} and ${NAME:-default} in scalar values. It works on
 // the parsed tree, so a value holding YAML syntax (a '#' in a password) stays
 // one value. An unset variable without a default is an error naming it.
-func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool), bare map[position]bool) error {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 		var missing string
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
@@ -104,12 +105,23 @@ func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) er
 		if missing != "" {
 			return &Error{File: path, Line: n.Line, Msg: fmt.Sprintf("environment variable %s is not set (use ${%s:-default} for an optional value)", missing, missing)}
 		}
-		if n.Tag == "!!null" || n.Tag == "" {
+		if bare[position{n.Line, n.Column}] {
+			// A bare reference: type the value by what the variable holds.
+			// Numbers and booleans keep their type; anything else
+			// (including "null" or "~" as a password) stays a string.
+			n.Style, n.Tag = 0, ""
+			switch t := n.ShortTag(); t {
+			case "!!int", "!!float", "!!bool":
+				n.Tag = t
+			default:
+				n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
+			}
+		} else if n.Tag == "!!null" || n.Tag == "" {
 			n.Tag = "!!str"
 		}
 	}
 	for _, c := range n.Content {
-		if err := expandEnv(c, path, lookup); err != nil {
+		if err := expandEnv(c, path, lookup, bare); err != nil {
 			return err
 		}
 	}
