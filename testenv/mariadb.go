@@ -51,18 +51,7 @@ type MariaDB struct {
 // (never skips) when mariadb-server is not installed.
 func MariaDBForTest(tb testing.TB) *MariaDB {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	m, err := StartMariaDB(ctx, MariaDBOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := m.Stop(); err != nil {
-			tb.Errorf("stop mariadb: %v", err)
-		}
-	})
-	return m
+	return forTest(tb, "mariadb", 2*time.Minute, func(ctx context.Context) (*MariaDB, error) { return StartMariaDB(ctx, MariaDBOptions{}) })
 }
 
 // StartMariaDB installs a fresh datadir and starts mariadbd on a free

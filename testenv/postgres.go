@@ -56,18 +56,7 @@ type Postgres struct {
 // fails the test (never skips) when the server binaries are missing.
 func PostgresForTest(tb testing.TB) *Postgres {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	p, err := StartPostgres(ctx, PostgresOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := p.Stop(); err != nil {
-			tb.Errorf("stop postgres: %v", err)
-		}
-	})
-	return p
+	return forTest(tb, "postgres", 2*time.Minute, func(ctx context.Context) (*Postgres, error) { return StartPostgres(ctx, PostgresOptions{}) })
 }
 
 // StartPostgres runs initdb in a fresh temp dir and starts postgres on a

@@ -60,18 +60,7 @@ type SSHD struct {
 // skips) when openssh-server is not installed.
 func SSHDForTest(tb testing.TB) *SSHD {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := StartSSHD(ctx, SSHDOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			tb.Errorf("stop sshd: %v", err)
-		}
-	})
-	return s
+	return forTest(tb, "sshd", time.Minute, func(ctx context.Context) (*SSHD, error) { return StartSSHD(ctx, SSHDOptions{}) })
 }
 
 // StartSSHD starts /usr/sbin/sshd with its own config, host key and an
