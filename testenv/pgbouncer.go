@@ -158,3 +158,6 @@ func (b *PgBouncer) Stop() error {
 
 // quotePgBouncer quotes an auth_file field: double quotes, doubled inside.
 func quotePgBouncer(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Pid is pgbouncer's process id (benchmarks read its CPU time).
+func (b *PgBouncer) Pid() int { return b.proc.Pid() }

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -237,4 +238,43 @@ func baseEnv(home string) []string {
 		"LANG=C.UTF-8",
 		"LC_ALL=C.UTF-8",
 	}
+}
+
+// CPUTime is the user+system CPU time a process and its reaped children
+// have used so far, read from /proc (Linux). Benchmarks divide it by the
+// work done to report CPU per transaction, a figure that holds on a noisy
+// machine better than throughput does.
+func CPUTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("testenv: cpu time of %d: %w", pid, err)
+	}
+	// The command name (field 2) may hold spaces: fields count from after ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("testenv: cpu time of %d: malformed stat", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	// After ')': state(3) ... utime(14) stime(15) cutime(16) cstime(17).
+	if len(f) < 15 {
+		return 0, fmt.Errorf("testenv: cpu time of %d: short stat", pid)
+	}
+	var ticks uint64
+	for _, s := range f[11:15] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("testenv: cpu time of %d: %w", pid, err)
+		}
+		ticks += v
+	}
+	const clockTicks = 100 // USER_HZ on every Linux we run on
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// Pid is the process id, 0 when not running.
+func (p *proc) Pid() int {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }

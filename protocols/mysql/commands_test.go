@@ -95,15 +95,19 @@ func TestOtherCommands(t *testing.T) {
 	}
 
 	// Sessions close exactly once each, counted by status.
+	// The counter and the gauge are updated one after the other: wait for both.
+	closed := func() float64 {
+		return metricValue(g.engine.deps.Metrics.Sessions.WithLabelValues(protocolName, "shop", "closed"))
+	}
+	active := func() float64 {
+		return metricValue(g.engine.deps.Metrics.ActiveSessions.WithLabelValues(protocolName, "shop"))
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for metricValue(g.engine.deps.Metrics.Sessions.WithLabelValues(protocolName, "shop", "closed")) != 1 {
+	for closed() != 1 || active() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("session end not counted")
+			t.Fatalf("after close: sessions closed = %v (want 1), active = %v (want 0)", closed(), active())
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if v := metricValue(g.engine.deps.Metrics.ActiveSessions.WithLabelValues(protocolName, "shop")); v != 0 {
-		t.Fatalf("active sessions = %v after close", v)
 	}
 }
 

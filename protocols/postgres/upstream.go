@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/policy"
+	"github.com/sluice-gw/sluice/protocols/rawconn"
 	"github.com/sluice-gw/sluice/upstream"
 )
 
@@ -82,6 +83,7 @@ func (d *upstreamDialer) dial(ctx context.Context, database string, params map[s
 	cfg.TLSConfig = d.tls
 	cfg.Fallbacks = nil
 	cfg.ConnectTimeout = d.target.Upstream.ConnectTimeout.Duration
+	cfg.DialFunc = dialRaw
 	cfg.RuntimeParams = map[string]string{}
 	for k, v := range params {
 		if startupParamsForwarded[k] {
@@ -115,4 +117,16 @@ func (d *upstreamDialer) dial(ctx context.Context, database string, params map[s
 		return nil, nil, err
 	}
 	return hc, vs, nil
+}
+
+// dialRaw dials TCP (bounded by ctx) for pgconn and wraps the connection
+// for cheaper relay I/O after the hijack (see package rawconn); a TLS
+// session upstream then runs over the wrapped connection too.
+func dialRaw(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return rawconn.Wrap(c), nil
 }

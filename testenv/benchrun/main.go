@@ -119,6 +119,7 @@ type leg struct {
 	name     string
 	connInfo string
 	password string
+	pid      int   // the proxy's process, whose CPU time is measured; 0 for direct
 	err      error // why the leg could not start; nil when usable
 }
 
@@ -186,6 +187,7 @@ func runPostgres(ctx context.Context, o options, w io.Writer) error {
 			} else {
 				defer b.Stop()
 				l.connInfo = fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", b.Host, b.Port, b.User, b.Database)
+				l.pid = b.Pid()
 			}
 			legs = append(legs, l)
 		case "sluice":
@@ -196,6 +198,7 @@ func runPostgres(ctx context.Context, o options, w io.Writer) error {
 			} else {
 				defer g.stop()
 				l.connInfo, l.password = g.connInfo(), g.Token
+				l.pid = g.cmd.Process.Pid
 			}
 			legs = append(legs, l)
 		}
@@ -260,8 +263,11 @@ func pgbenchInit(ctx context.Context, pgbench string, l leg, scale int) error {
 type results map[string]map[string]*legResult
 
 type legResult struct {
-	TPS    []float64 `json:"tps"`
-	Errors []string  `json:"errors,omitempty"`
+	TPS []float64 `json:"tps"`
+	// CPUPerTx is the proxy's CPU time per transaction (microseconds),
+	// one per round; empty for the direct leg.
+	CPUPerTx []float64 `json:"proxy_cpu_us_per_tx,omitempty"`
+	Errors   []string  `json:"errors,omitempty"`
 }
 
 // runFunc runs one timed load against a leg in a mode and returns its
@@ -307,7 +313,9 @@ func measure(ctx context.Context, o options, modes []string, run runFunc, legs [
 					return res
 				}
 				l := usable[(i+round)%len(usable)]
+				cpu0, cpuErr := proxyCPU(l)
 				tps, err := run(ctx, l, m, o.duration)
+				cpu1, cpuErr1 := proxyCPU(l)
 				lr := res[m][l.name]
 				if err != nil {
 					lr.Errors = append(lr.Errors, err.Error())
@@ -315,11 +323,27 @@ func measure(ctx context.Context, o options, modes []string, run runFunc, legs [
 					continue
 				}
 				lr.TPS = append(lr.TPS, tps)
-				fmt.Fprintf(w, "round %d %-8s %-9s %10.0f tps\n", round+1, m, l.name, tps)
+				cpuNote := ""
+				if l.pid != 0 && cpuErr == nil && cpuErr1 == nil && tps > 0 {
+					// pgbench's tps excludes connection set-up, which the
+					// proxy's CPU includes: a slight overestimate, alike for every proxy.
+					us := float64(cpu1-cpu0) / float64(time.Microsecond) / (tps * o.duration.Seconds())
+					lr.CPUPerTx = append(lr.CPUPerTx, us)
+					cpuNote = fmt.Sprintf("  proxy CPU %6.1f us/tx", us)
+				}
+				fmt.Fprintf(w, "round %d %-8s %-9s %10.0f tps%s\n", round+1, m, l.name, tps, cpuNote)
 			}
 		}
 	}
 	return res
+}
+
+// proxyCPU is the leg's proxy CPU time so far; 0 for the direct leg.
+func proxyCPU(l leg) (time.Duration, error) {
+	if l.pid == 0 {
+		return 0, nil
+	}
+	return testenv.CPUTime(l.pid)
 }
 
 // ratioPairs are the comparisons the table shows when both legs ran.
@@ -360,6 +384,21 @@ func printTable(w io.Writer, title string, modes []string, legs []leg, res resul
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
+	var cpuLines []string
+	for _, m := range modes {
+		var parts []string
+		for _, l := range legs {
+			if v := median(res[m][l.name].CPUPerTx); v > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.1f", l.name, v))
+			}
+		}
+		if len(parts) > 0 {
+			cpuLines = append(cpuLines, fmt.Sprintf("  %-9s %s", m, strings.Join(parts, ", ")))
+		}
+	}
+	if len(cpuLines) > 0 {
+		fmt.Fprintf(w, "proxy CPU per transaction (us, median; lower is better):\n%s\n", strings.Join(cpuLines, "\n"))
+	}
 }
 
 func ratio(a, b float64) string {

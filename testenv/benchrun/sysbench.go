@@ -79,6 +79,7 @@ func runMySQL(ctx context.Context, o options, w io.Writer) error {
 				defer g.stop()
 				host, port := splitHostPort(g.Addr)
 				endpoints[name] = mysqlLeg{host: host, port: port, user: g.User, password: g.Token}
+				l.pid = g.cmd.Process.Pid
 			}
 			legs = append(legs, l)
 		}
