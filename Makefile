@@ -11,7 +11,7 @@ BENCH_ARGS ?=
 TEST_ARGS  ?=
 
 SERVER_PACKAGES := postgresql mariadb-server mariadb-client openssh-server openssh-client
-CLIENT_PACKAGES := pgbouncer python3-psycopg2 python3-pymysql asciinema sysbench tmux rsync git nodejs
+CLIENT_PACKAGES := pgbouncer haproxy python3-psycopg2 python3-pymysql asciinema sysbench tmux rsync git nodejs
 CLIENTS_DIR     := testenv/clients
 
 .PHONY: build test vet demo bench fuzz deps server-deps node-deps clean

@@ -29,22 +29,23 @@ import (
 )
 
 type options struct {
-	suites   []string
-	modes    []string // pgbench -M modes
-	myModes  []string // sysbench statement modes: text | prepared
-	legs     []string
-	duration time.Duration
-	warmup   time.Duration
-	rounds   int
-	clients  int
-	threads  int
-	scale    int
-	sluice   string // prebuilt binary; "" builds ./cmd/sluice
-	jsonOut  string
-	policy   string // -policy: "", "realistic" or a YAML file with policies: (named bench)
-	sessions int    // idle suite: sessions to open
-	rows     int    // bigresult suite: rows per result
-	reviews  int    // approval suite: held statements to time
+	suites      []string
+	modes       []string // pgbench -M modes
+	myModes     []string // sysbench statement modes: text | prepared
+	myWorkloads []string // sysbench workloads: oltp_point_select, oltp_read_only
+	legs        []string
+	duration    time.Duration
+	warmup      time.Duration
+	rounds      int
+	clients     int
+	threads     int
+	scale       int
+	sluice      string // prebuilt binary; "" builds ./cmd/sluice
+	jsonOut     string
+	policy      string // -policy: "", "realistic" or a YAML file with policies: (named bench)
+	sessions    int    // idle suite: sessions to open
+	rows        int    // bigresult suite: rows per result
+	reviews     int    // approval suite: held statements to time
 }
 
 func parseFlags(args []string) (options, error) {
@@ -58,7 +59,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.reviews, "reviews", 20, "pg-approval: held statements to time")
 	modes := fs.String("modes", "simple,extended,prepared", "pgbench query modes (-M), comma separated")
 	myModes := fs.String("mysql-modes", "text,prepared", "sysbench statement modes (text = --db-ps-mode=disable)")
-	legs := fs.String("legs", "direct,pgbouncer,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only)")
+	myWorkloads := fs.String("mysql-workloads", "oltp_point_select,oltp_read_only", "sysbench workloads, comma separated")
+	legs := fs.String("legs", "direct,pgbouncer,haproxy,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only; haproxy: TCP forwarding, parses nothing)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "pgbench -T per run")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "one warm-up run per leg before measuring (0 disables)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows the median")
@@ -73,6 +75,12 @@ func parseFlags(args []string) (options, error) {
 	o.suites = splitList(*suites)
 	o.modes = splitList(*modes)
 	o.myModes = splitList(*myModes)
+	o.myWorkloads = splitList(*myWorkloads)
+	for _, wl := range o.myWorkloads {
+		if !slices.Contains([]string{"oltp_point_select", "oltp_read_only"}, wl) {
+			return o, fmt.Errorf("-mysql-workloads: %q is not oltp_point_select or oltp_read_only", wl)
+		}
+	}
 	for _, s := range o.suites {
 		if !slices.Contains([]string{"postgres", "mysql", "pg-idle", "pg-bigresult", "pg-approval"}, s) {
 			return o, fmt.Errorf("-suites: %q is not postgres, mysql, pg-idle, pg-bigresult or pg-approval", s)
@@ -90,11 +98,11 @@ func parseFlags(args []string) (options, error) {
 		}
 	}
 	for _, l := range o.legs {
-		if !slices.Contains([]string{"direct", "pgbouncer", "sluice"}, l) {
-			return o, fmt.Errorf("-legs: %q is not direct, pgbouncer or sluice", l)
+		if !slices.Contains([]string{"direct", "pgbouncer", "haproxy", "sluice"}, l) {
+			return o, fmt.Errorf("-legs: %q is not direct, pgbouncer, haproxy or sluice", l)
 		}
 	}
-	if len(o.suites) == 0 || len(o.modes) == 0 || len(o.myModes) == 0 || len(o.legs) == 0 || o.rounds < 1 || o.duration < time.Second {
+	if len(o.suites) == 0 || len(o.modes) == 0 || len(o.myModes) == 0 || len(o.myWorkloads) == 0 || len(o.legs) == 0 || o.rounds < 1 || o.duration < time.Second {
 		return o, fmt.Errorf("need at least one mode and leg, -rounds >= 1 and -duration >= 1s")
 	}
 	return o, nil
@@ -188,6 +196,17 @@ func runPostgres(ctx context.Context, o options, w io.Writer) error {
 				defer b.Stop()
 				l.connInfo = fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", b.Host, b.Port, b.User, b.Database)
 				l.pid = b.Pid()
+			}
+			legs = append(legs, l)
+		case "haproxy":
+			l := leg{name: name, password: pg.Password}
+			h, err := testenv.StartHAProxy(ctx, pg.Addr)
+			if err != nil {
+				l.err = err
+			} else {
+				defer h.Stop()
+				l.connInfo = fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", h.Host, h.Port, pg.User, pg.Database)
+				l.pid = h.Pid()
 			}
 			legs = append(legs, l)
 		case "sluice":
@@ -347,7 +366,7 @@ func proxyCPU(l leg) (time.Duration, error) {
 }
 
 // ratioPairs are the comparisons the table shows when both legs ran.
-var ratioPairs = [][2]string{{"pgbouncer", "direct"}, {"sluice", "direct"}, {"sluice", "pgbouncer"}}
+var ratioPairs = [][2]string{{"pgbouncer", "direct"}, {"haproxy", "direct"}, {"sluice", "direct"}, {"sluice", "pgbouncer"}, {"sluice", "haproxy"}}
 
 func printTable(w io.Writer, title string, modes []string, legs []leg, res results) {
 	fmt.Fprintf(w, "\n%s\n", title)

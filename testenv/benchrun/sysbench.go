@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -25,6 +26,33 @@ const (
 	sysbenchTables    = 4
 	sysbenchTableSize = 10000
 )
+
+// realisticMySQLPolicy is the MySQL counterpart of realisticPolicy: rules
+// every statement is judged against (sysbench's reads match none) and a
+// mask on the column sysbench reads, so every result row goes through
+// the masker.
+const realisticMySQLPolicy = `policies:
+  bench:
+    rules:
+      - {name: no-drops, when: {sql: [drop, truncate]}, action: block}
+      - {name: bulk-writes, when: {sql: [delete, update], without_where: true}, action: review}
+      - {name: no-file-read, when: {functions: [load_file]}, action: block}
+      - {name: no-server-files, when: {sql: [copy]}, action: block}
+    masks:
+      - {columns: [sbtest1.c, sbtest2.c, sbtest3.c, sbtest4.c], method: partial}
+      - {columns: ["*.ssn", users.email], method: redact}
+approvals:
+  reviewers: {identities: [reviewer]}
+`
+
+// mysqlPolicyYAML resolves -policy for the MySQL suite: "realistic" is
+// realisticMySQLPolicy, a file is used as it is.
+func mysqlPolicyYAML(p string) (string, error) {
+	if p == "realistic" {
+		return realisticMySQLPolicy, nil
+	}
+	return policyYAML(p)
+}
 
 // mysqlLeg is where sysbench connects.
 type mysqlLeg struct {
@@ -69,6 +97,18 @@ func runMySQL(ctx context.Context, o options, w io.Writer) error {
 		case "direct":
 			endpoints[name] = direct
 			legs = append(legs, leg{name: name})
+		case "haproxy":
+			l := leg{name: name}
+			h, err := testenv.StartHAProxy(ctx, m.Addr)
+			if err != nil {
+				l.err = err
+				fmt.Fprintf(w, "leg haproxy unavailable: %v\n", err)
+			} else {
+				defer h.Stop()
+				endpoints[name] = mysqlLeg{host: h.Host, port: h.Port, user: m.User, password: m.Password}
+				l.pid = h.Pid()
+			}
+			legs = append(legs, l)
 		case "sluice":
 			l := leg{name: name}
 			g, err := startSluiceMySQL(ctx, o, work, m)
@@ -84,26 +124,37 @@ func runMySQL(ctx context.Context, o options, w io.Writer) error {
 			legs = append(legs, l)
 		}
 	}
+	// A mode is workload/statement-mode, e.g. oltp_point_select/prepared.
+	var modes []string
+	for _, wl := range o.myWorkloads {
+		for _, ps := range o.myModes {
+			modes = append(modes, wl+"/"+ps)
+		}
+	}
 	run := func(ctx context.Context, l leg, mode string, d time.Duration) (float64, error) {
+		workload, stmtMode, _ := strings.Cut(mode, "/")
 		ps := "auto"
-		if mode == "text" {
+		if stmtMode == "text" {
 			ps = "disable"
 		}
 		args := append(endpoints[l.name].args(), "--threads="+strconv.Itoa(o.clients),
 			"--time="+strconv.Itoa(int(d/time.Second)), "--db-ps-mode="+ps, "--report-interval=0", "run")
-		out, err := sysbenchCmd(ctx, sysbench, "oltp_read_only", args...)
+		out, err := sysbenchCmd(ctx, sysbench, workload, args...)
 		if err != nil {
 			return 0, fmt.Errorf("sysbench run: %w\n%s", err, lastLines(out, 15))
 		}
 		return parseSysbenchTPS(out)
 	}
-	res := measure(ctx, o, o.myModes, run, legs, w)
+	res := measure(ctx, o, modes, run, legs, w)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	title := fmt.Sprintf("sysbench oltp_read_only --threads=%d --time=%s, median of %d rounds (transactions/s)",
+	title := fmt.Sprintf("sysbench --threads=%d --time=%s, median of %d rounds (transactions/s; oltp_point_select: one query per transaction)",
 		o.clients, o.duration, o.rounds)
-	printTable(w, title, o.myModes, legs, res)
+	if o.policy != "" {
+		title += ", sluice with policy " + o.policy
+	}
+	printTable(w, title, modes, legs, res)
 	return writeJSON(o, "mysql", legs, res)
 }
 
@@ -122,7 +173,14 @@ func startSluiceMySQL(ctx context.Context, o options, work string, m *testenv.Ma
 	}
 	t := gwTarget{Name: "shop", Protocol: "mysql", Listen: listen, Upstream: m.Addr,
 		User: m.User, Password: m.Password, Database: m.Database}
-	return startGateway(ctx, bin, dir, []gwTarget{t}, "", func(ctx context.Context, g *gateway) error {
+	extra, err := mysqlPolicyYAML(o.policy)
+	if err != nil {
+		return nil, err
+	}
+	if extra != "" {
+		t.Policy = "bench"
+	}
+	return startGateway(ctx, bin, dir, []gwTarget{t}, extra, func(ctx context.Context, g *gateway) error {
 		c, err := client.ConnectWithContext(ctx, g.Addr, g.User, g.Token, g.Database, 2*time.Second)
 		if err != nil {
 			return err

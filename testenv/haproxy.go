@@ -1,0 +1,115 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// HAProxy is a running haproxy forwarding TCP to one upstream: a proxy
+// that parses nothing, the floor any protocol-aware gateway on the same
+// machine is measured against.
+type HAProxy struct {
+	Addr string
+	Host string
+	Port int
+	Dir  string
+	proc *proc
+}
+
+// StartHAProxy starts haproxy in TCP mode in front of upstream (host:port),
+// with one thread (as pgbouncer has), in the foreground, logging nothing.
+func StartHAProxy(ctx context.Context, upstream string) (_ *HAProxy, err error) {
+	bin, err := LookBinary("haproxy", "haproxy")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := makeDir("sluice-haproxy-", nil)
+	if err != nil {
+		return nil, err
+	}
+	h := &HAProxy{Host: "127.0.0.1", Dir: dir}
+	defer func() {
+		if err != nil {
+			_ = h.Stop()
+		}
+	}()
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		h.Port = port
+		h.Addr = net.JoinHostPort(h.Host, strconv.Itoa(port))
+		cfg := fmt.Sprintf(`# written by sluice testenv
+global
+    nbthread 1
+    maxconn 4000
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+
+listen db
+    bind %s
+    server upstream %s
+`, h.Addr, upstream)
+		cfgPath := filepath.Join(dir, "haproxy.cfg")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			return nil, fmt.Errorf("testenv: write haproxy.cfg: %w", err)
+		}
+		h.proc, err = startProc(nil, baseEnv(dir), filepath.Join(dir, "haproxy.log"), syscall.SIGTERM, bin, "-db", "-f", cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		lastErr = h.proc.waitReady(ctx, "haproxy", func(ctx context.Context) error {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", h.Addr)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+		if lastErr == nil {
+			return h, nil
+		}
+		_ = h.proc.stop(syscall.SIGKILL, 5*time.Second)
+		h.proc = nil
+		if !strings.Contains(h.logTailOr(lastErr), "in use") {
+			return nil, lastErr
+		}
+	}
+	return nil, lastErr
+}
+
+func (h *HAProxy) logTailOr(err error) string {
+	data, rerr := os.ReadFile(filepath.Join(h.Dir, "haproxy.log"))
+	if rerr != nil {
+		return err.Error()
+	}
+	return string(data) + err.Error()
+}
+
+// Pid is haproxy's process id (benchmarks read its CPU time).
+func (h *HAProxy) Pid() int { return h.proc.Pid() }
+
+// Stop stops haproxy and removes its directory.
+func (h *HAProxy) Stop() error {
+	var err error
+	if h.proc != nil {
+		err = h.proc.stop(syscall.SIGTERM, 10*time.Second)
+	}
+	if rmErr := os.RemoveAll(h.Dir); rmErr != nil && err == nil {
+		err = fmt.Errorf("testenv: remove %s: %w", h.Dir, rmErr)
+	}
+	return err
+}
