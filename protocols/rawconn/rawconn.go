@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -30,6 +31,22 @@ import (
 type Conn struct {
 	*net.TCPConn
 	raw syscall.RawConn
+
+	// The callbacks handed to raw are bound once, at Wrap: a closure per
+	// call would be a heap allocation per read and per write. Their
+	// arguments and results live here, one set per direction, each
+	// guarded by its own lock (concurrent Reads are allowed by net.Conn).
+	rmu    sync.Mutex
+	rbuf   []byte
+	rn     int
+	rerrno syscall.Errno
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex
+	wbuf    []byte
+	wn      int
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // Wrap returns c as a Conn when it is a TCP connection, else c unchanged
@@ -44,7 +61,23 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &Conn{TCPConn: tc, raw: raw}
+	rc := &Conn{TCPConn: tc, raw: raw}
+	rc.readFn, rc.writeFn = rc.readOnce, rc.writeOnce
+	return rc
+}
+
+// readOnce is one read(2); false asks raw to wait for readability.
+func (c *Conn) readOnce(fd uintptr) bool {
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+	c.rn, c.rerrno = int(r), e
+	return e != syscall.EAGAIN
+}
+
+// writeOnce is one write(2); false asks raw to wait for writability.
+func (c *Conn) writeOnce(fd uintptr) bool {
+	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.wbuf[0])), uintptr(len(c.wbuf)))
+	c.wn, c.werrno = int(r), e
+	return e != syscall.EAGAIN
 }
 
 // Read reads up to len(p) bytes, waiting in the netpoller while none are ready.
@@ -52,49 +85,45 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		n, errno = int(r), e
-		return !(errno == syscall.EAGAIN)
-	})
-	if err != nil {
-		return 0, opError("read", c.TCPConn, err)
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for {
+		c.rbuf = p
+		err := c.raw.Read(c.readFn)
+		c.rbuf = nil // do not keep the caller's buffer reachable
+		n, errno := c.rn, c.rerrno
+		switch {
+		case err != nil:
+			return 0, opError("read", c.TCPConn, err)
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			return 0, opError("read", c.TCPConn, os.NewSyscallError("read", errno))
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
 	}
-	switch {
-	case errno == syscall.EINTR:
-		return c.Read(p)
-	case errno != 0:
-		return 0, opError("read", c.TCPConn, os.NewSyscallError("read", errno))
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
 }
 
 // Write writes all of p, waiting in the netpoller while the socket buffer is full.
 func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	defer func() { c.wbuf = nil }()
 	written := 0
 	for written < len(p) {
-		var n int
-		var errno syscall.Errno
-		rest := p[written:]
-		err := c.raw.Write(func(fd uintptr) bool {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-			n, errno = int(r), e
-			return !(errno == syscall.EAGAIN)
-		})
-		if err != nil {
+		c.wbuf = p[written:]
+		if err := c.raw.Write(c.writeFn); err != nil {
 			return written, opError("write", c.TCPConn, err)
 		}
-		if errno == syscall.EINTR {
+		switch errno := c.werrno; {
+		case errno == syscall.EINTR:
 			continue
-		}
-		if errno != 0 {
+		case errno != 0:
 			return written, opError("write", c.TCPConn, os.NewSyscallError("write", errno))
 		}
-		written += n
+		written += c.wn
 	}
 	return written, nil
 }

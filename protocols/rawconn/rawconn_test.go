@@ -185,3 +185,26 @@ func TestZeroLengthIO(t *testing.T) {
 		t.Fatalf("Write(nil) = %d, %v", n, err)
 	}
 }
+
+// The relay reads and writes on every message: neither may allocate.
+func TestReadWriteDoNotAllocate(t *testing.T) {
+	w, p := pair(t)
+	buf := make([]byte, 64)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := w.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(p, buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(w, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("a round trip through Conn and a plain peer allocates %.1f times", allocs)
+	}
+}
