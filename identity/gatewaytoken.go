@@ -201,7 +201,7 @@ func (a *Authenticator) verifyGatewayToken(token string) (*Identity, error) {
 	if revoked {
 		return nil, refuse(ErrTokenRevoked, "gateway token %s for %q is revoked", c.ID, c.Name)
 	}
-	id := &Identity{Name: c.Name, Kind: c.Kind, Method: "gateway-token", Expiry: exp, Groups: append([]string(nil), c.Groups...)}
+	id := &Identity{Name: c.Name, Kind: c.Kind, Method: "gateway-token", Expiry: exp, TokenID: c.ID, Groups: append([]string(nil), c.Groups...)}
 	if id.Kind == "" {
 		id.Kind = Person
 	}

@@ -61,6 +61,11 @@ type Identity struct {
 	Expiry time.Time
 	// Targets restricts a service account to these targets; empty = any.
 	Targets []string
+	// TokenID is the gateway token's id (jti) when Method is
+	// "gateway-token", empty otherwise. It is not a secret: it names the
+	// token in the revocation list, so sessions opened with a token can be
+	// ended when it is revoked (WatchRevocations).
+	TokenID string
 }
 
 // InGroup reports whether the identity is a member of group g.

@@ -15,9 +15,10 @@ import (
 
 // RevocationFile is the revocation list's name inside data_dir. `sluice
 // token revoke` writes it (atomically, by rename); a running gateway
-// re-reads it when its modification time or size changes, which it checks
-// on every gateway-token verification, so a revocation applies to the next
-// connection attempt.
+// re-reads it when its inode, modification time or size changes, which it
+// checks on every gateway-token verification, so a revocation applies to
+// the next connection attempt, and every few seconds (WatchRevocations), so
+// the gateway can end the sessions already open with a revoked token.
 const RevocationFile = "revoked_tokens.json"
 
 // maxRevocationFile bounds what the gateway reads.
@@ -46,6 +47,8 @@ type revocations struct {
 	inode   uint64
 	loaded  bool
 	ids     map[string]struct{}
+	// gen counts reloads, so a watcher can tell a new set from the last one.
+	gen uint64
 }
 
 func newRevocations(dataDir string) *revocations {
@@ -59,18 +62,34 @@ func newRevocations(dataDir string) *revocations {
 // changed. A missing file is an empty list; an unreadable or corrupt one is
 // an error (the caller fails closed).
 func (r *revocations) isRevoked(id string) (bool, error) {
+	ids, _, err := r.current()
+	if err != nil {
+		return false, err
+	}
+	_, ok := ids[id]
+	return ok, nil
+}
+
+// current returns the listed ids, re-reading the file when it changed, and a
+// generation that moves whenever the set may have changed. The map is never
+// modified once returned (a change builds a new one), so callers may keep it
+// and read it without the lock.
+func (r *revocations) current() (map[string]struct{}, uint64, error) {
 	if r.path == "" {
-		return false, nil
+		return nil, 0, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fi, err := os.Stat(r.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if r.ids != nil {
+			r.gen++
+		}
 		r.ids, r.loaded = nil, false
-		return false, nil
+		return nil, r.gen, nil
 	case err != nil:
-		return false, fmt.Errorf("stat %s: %w", r.path, err)
+		return nil, r.gen, fmt.Errorf("stat %s: %w", r.path, err)
 	}
 	// The writer replaces the file by rename, so a new inode is the surest
 	// sign of change; mtime and size catch an operator editing it in place.
@@ -79,16 +98,16 @@ func (r *revocations) isRevoked(id string) (bool, error) {
 		list, err := readRevocations(r.path)
 		if err != nil {
 			r.loaded = false
-			return false, err
+			return nil, r.gen, err
 		}
-		r.ids = make(map[string]struct{}, len(list.Revoked))
+		ids := make(map[string]struct{}, len(list.Revoked))
 		for _, e := range list.Revoked {
-			r.ids[e.ID] = struct{}{}
+			ids[e.ID] = struct{}{}
 		}
+		r.ids, r.gen = ids, r.gen+1
 		r.modTime, r.size, r.inode, r.loaded = fi.ModTime(), fi.Size(), ino, true
 	}
-	_, ok := r.ids[id]
-	return ok, nil
+	return r.ids, r.gen, nil
 }
 
 func readRevocations(path string) (*revocationList, error) {

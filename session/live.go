@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,8 @@ type Session struct {
 	events     *stream
 	unrecorded bool // fail-open session whose record could not be created
 	indexed    bool
+	// credentialID is Info.CredentialID (KillCredential matches on it).
+	credentialID string
 
 	seq atomic.Int64 // queries logged
 
@@ -148,10 +151,8 @@ func (s *Session) finish(status Status, cause error) error {
 		s.record.Error = userText(cause)
 	}
 	s.record.Queries = s.seq.Load()
-	rec := s.record
-	rec.Files = append([]string(nil), s.record.Files...)
-	rec.Tags = maps.Clone(s.record.Tags)
 	s.mu.Unlock()
+	rec := s.snapshot()
 	if s.indexed {
 		// The index must learn of the end even when the caller's context is gone.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -165,6 +166,17 @@ func (s *Session) finish(status Status, cause error) error {
 	return errors.Join(errs...)
 }
 
+// snapshot copies the record, so it can be read while the session goes on.
+func (s *Session) snapshot() Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.record
+	rec.Files = slices.Clone(s.record.Files)
+	rec.Tags = maps.Clone(s.record.Tags)
+	rec.Groups = slices.Clone(s.record.Groups)
+	return rec
+}
+
 // userText is what the index shows for a session's end cause: the
 // user-visible reason for a kill, the error text otherwise.
 func userText(err error) string {
@@ -175,7 +187,8 @@ func userText(err error) string {
 	return err.Error()
 }
 
-// KilledError is the cause of a session killed through the admin API.
+// KilledError is the cause of a session killed through the admin API, by a
+// revocation of its credential (Store.KillCredential) or a gateway shutdown.
 type KilledError struct{ Reason string }
 
 func (e *KilledError) Error() string { return "session ended by an administrator: " + e.Reason }

@@ -10,6 +10,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,10 @@ type Info struct {
 	Tags map[string]string
 	// Database or upstream user, for display.
 	Database string
+	// CredentialID names the credential the session was opened with when it
+	// can be revoked (a gateway token's id), so KillCredential can end it.
+	// Kept in memory only, not in the record.
+	CredentialID string
 }
 
 // QueryEvent is one line of a database session's query log.
@@ -139,6 +145,10 @@ type Store struct {
 	mu     sync.Mutex
 	live   map[string]*Session
 	closed bool
+	// revoked holds the credentials KillCredential ended recently, with
+	// when, so a session whose login was verified just before cannot open
+	// unnoticed just after.
+	revoked map[string]revokedCredential
 
 	kick     chan struct{}
 	stopLoop context.CancelFunc
@@ -285,7 +295,7 @@ func (st *Store) Open(ctx context.Context, info Info, rec Recording) (*Session, 
 	}
 	now := time.Now()
 	c, cancel := context.WithCancelCause(ctx)
-	s := &Session{store: st, rec: rec, ctx: c, cancel: cancel}
+	s := &Session{store: st, rec: rec, ctx: c, cancel: cancel, credentialID: info.CredentialID}
 	s.record = Record{
 		ID: newID(now), Protocol: info.Protocol, Target: info.Target, Identity: info.Identity,
 		Groups: info.Groups, AuthMethod: info.AuthMethod, ClientAddr: info.ClientAddr,
@@ -311,6 +321,13 @@ func (st *Store) Open(ctx context.Context, info Info, rec Recording) (*Session, 
 		return nil, errors.New("session store is closed")
 	}
 	st.live[s.record.ID] = s
+	if info.CredentialID != "" {
+		if rc, ok := st.revoked[info.CredentialID]; ok && now.Sub(rc.at) < revokedGrace {
+			// Its credential was revoked between the login and now: the
+			// engine sees a killed session, as if it had been live then.
+			cancel(&KilledError{Reason: rc.reason})
+		}
+	}
 	st.mu.Unlock()
 	return s, nil
 }
@@ -391,4 +408,50 @@ func (st *Store) Kill(id, reason string) bool {
 	}
 	s.cancel(&KilledError{Reason: reason})
 	return true
+}
+
+// revokedGrace is how long KillCredential keeps refusing a credential's new
+// sessions: longer than a login takes from the credential check to Open.
+const revokedGrace = time.Minute
+
+type revokedCredential struct {
+	reason string
+	at     time.Time
+}
+
+// KillCredential ends every live session opened with credentialID
+// (Info.CredentialID) with a *KilledError carrying reason, and returns their
+// index rows as they were when killed, oldest first. For a minute after,
+// a session opened with the same credential starts killed: its login was
+// checked before the revocation and it reached Open after this call. An
+// empty credentialID kills nothing.
+func (st *Store) KillCredential(credentialID, reason string) []Record {
+	if credentialID == "" {
+		return nil
+	}
+	now := time.Now()
+	st.mu.Lock()
+	for id, rc := range st.revoked {
+		if now.Sub(rc.at) >= revokedGrace {
+			delete(st.revoked, id)
+		}
+	}
+	if st.revoked == nil {
+		st.revoked = map[string]revokedCredential{}
+	}
+	st.revoked[credentialID] = revokedCredential{reason: reason, at: now}
+	var hit []*Session
+	for _, s := range st.live {
+		if s.credentialID == credentialID {
+			hit = append(hit, s)
+		}
+	}
+	st.mu.Unlock()
+	out := make([]Record, 0, len(hit))
+	for _, s := range hit {
+		s.cancel(&KilledError{Reason: reason})
+		out = append(out, s.snapshot())
+	}
+	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }
