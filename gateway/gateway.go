@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/sluice-gw/sluice/admin"
 	"github.com/sluice-gw/sluice/config"
@@ -36,6 +37,13 @@ type Gateway struct {
 	serves  []func(ctx context.Context) error
 	closers []func()
 }
+
+// revocationPoll is how often the gateway looks at the revocation list to
+// end the sessions of newly revoked gateway tokens (one stat per look).
+const revocationPoll = 2 * time.Second
+
+// revokedReason is what a client whose token was revoked is told.
+const revokedReason = "gateway token revoked"
 
 // New builds the shared dependencies and binds every listener, so a port
 // conflict is reported before anything is served.
@@ -148,6 +156,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	errs := make(chan error, len(g.serves))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Revoking a gateway token ends the sessions opened with it.
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		g.deps.Auth.WatchRevocations(ctx, revocationPoll, g.endRevoked)
+	}()
 	for _, s := range g.serves {
 		wg.Add(1)
 		go func() {
@@ -159,6 +173,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	cancel()
+	<-watchDone
 	g.Close()
 	close(errs)
 	var all []error
@@ -166,6 +182,25 @@ func (g *Gateway) Run(ctx context.Context) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// endRevoked ends the live sessions opened with the gateway tokens whose ids
+// were just revoked, with one audit line per token that had any (the id, not
+// the token, is logged).
+func (g *Gateway) endRevoked(ids []string) {
+	for _, id := range ids {
+		killed := g.deps.Store.KillCredential(id, revokedReason)
+		if len(killed) == 0 {
+			g.log.Debug("gateway token revoked; no open sessions", "event", "token_revoked", "token_id", id)
+			continue
+		}
+		sessions := make([]string, len(killed))
+		for i, r := range killed {
+			sessions[i] = r.ID
+		}
+		g.log.Info("gateway token revoked: open sessions ended", "event", "token_revoked",
+			"token_id", id, "identity", killed[0].Identity, "sessions", sessions)
+	}
 }
 
 // Close releases listeners, the broker and the store.

@@ -236,7 +236,7 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	sess, err := e.deps.Store.Open(ctx, session.Info{
 		Protocol: protocolName, Target: e.target.Name, Identity: id.Name, Groups: id.Groups,
 		AuthMethod: id.Method, ClientAddr: cl.conn.RemoteAddr().String(), Tags: clientTags(hs.Attrs),
-		Database: db,
+		Database: db, CredentialID: id.TokenID,
 	}, rec)
 	if err != nil {
 		return nil, fatalf(gm.ER_UNKNOWN_ERROR, stateGeneral, err, "sluice: the session cannot be recorded; refusing the connection")

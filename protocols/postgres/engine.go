@@ -122,7 +122,7 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 	info := session.Info{
 		Protocol: "postgres", Target: e.target.Name, Identity: id.Name, Groups: id.Groups,
 		AuthMethod: id.Method, ClientAddr: conn.RemoteAddr().String(), Database: database,
-		Tags: clientTags(params),
+		Tags: clientTags(params), CredentialID: id.TokenID,
 	}
 	rec := e.deps.Config.RecordingFor(e.target)
 	sess, err := e.deps.Store.Open(ctx, info, session.Recording{OmitParams: rec.OmitParams, FailOpen: rec.FailOpen})

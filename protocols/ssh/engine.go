@@ -199,6 +199,8 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 		ClientAddr: c.sconn.RemoteAddr().String(),
 		Database:   c.target.Upstream.User,
 		Tags:       map[string]string{"client_version": string(c.sconn.ClientVersion())},
+		// A gateway token's id, so revoking the token ends the session.
+		CredentialID: c.id.TokenID,
 	}, recordingFrom(rec))
 	if err != nil {
 		c.log.Error("session refused: recording unavailable", "err", err)
