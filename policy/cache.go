@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -22,6 +23,46 @@ type dialectCache struct {
 func (c *dialectCache) init() {
 	c.exact.init(cacheEntries)
 	c.norm.init(cacheEntries)
+}
+
+// Per-database caches are smaller, and there are at most maxDBCaches of
+// them (a session switching through more databases starts them afresh).
+const (
+	maxDBCaches     = 16
+	dbCacheEntries  = 1024
+	dbCacheKeyBytes = 1 << 20
+)
+
+// dbCaches holds MySQL analyses per current database, for a policy whose
+// column masks name a schema: what an unqualified name masks then depends
+// on the database it resolves against.
+type dbCaches struct {
+	mu sync.RWMutex
+	m  map[string]*dialectCache
+}
+
+func (c *dbCaches) get(db string) *dialectCache {
+	c.mu.RLock()
+	dc := c.m[db]
+	c.mu.RUnlock()
+	if dc != nil {
+		return dc
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if dc = c.m[db]; dc != nil {
+		return dc
+	}
+	if c.m == nil || len(c.m) >= maxDBCaches {
+		c.m = map[string]*dialectCache{}
+	}
+	dc = &dialectCache{}
+	for _, cc := range []*clockCache{&dc.exact, &dc.norm} {
+		cc.init(dbCacheEntries)
+		cc.maxBytes = dbCacheKeyBytes
+	}
+	c.m[strings.Clone(db)] = dc
+	return dc
 }
 
 // clockCache is a bounded map with second-chance (CLOCK-like) eviction: a

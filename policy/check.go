@@ -27,10 +27,14 @@ func (p *Policy) CheckSQL(d Dialect, sub Subject, sql string) Decision {
 	if p == nil {
 		return Decision{Action: Allow}
 	}
-	a := p.analyze(d, sql)
+	db := ""
+	if d == MySQL {
+		db = strings.ToLower(sub.Database)
+	}
+	a := p.analyze(d, db, sql)
 	if sub.Views.Len() > 0 && sub.Views.dialect == d && sub.Views.references(a.stmts) {
 		// The text reads a view: lineage goes through its definition.
-		a = sub.Views.analyze(p, sql)
+		a = sub.Views.analyze(p, db, sql)
 	}
 	return p.decide(a, &sub)
 }
@@ -92,12 +96,20 @@ func (p *Policy) defaultMessage(a Action, ruleName string) string {
 	return "statement held for review by sluice policy \"" + p.name + "\""
 }
 
-// analyze returns the cached analysis of sql, building it on a miss.
-func (p *Policy) analyze(d Dialect, sql string) *analysis {
+// analyze returns the cached analysis of sql, building it on a miss. db is
+// the MySQL current database; it only matters (and only splits the cache)
+// when a column mask names a schema.
+func (p *Policy) analyze(d Dialect, db, sql string) *analysis {
 	if d != MySQL {
-		d = Postgres
+		d, db = Postgres, ""
+	}
+	if !p.schemaMasks {
+		db = ""
 	}
 	c := &p.cache[d]
+	if db != "" {
+		c = p.dbCache.get(db)
+	}
 	if a := c.exact.get(sql); a != nil {
 		return a
 	}
@@ -111,7 +123,7 @@ func (p *Policy) analyze(d Dialect, sql string) *analysis {
 			}
 		}
 	}
-	a := p.build(d, sql)
+	a := p.buildWith(d, db, sql, nil)
 	if cacheable {
 		// The caller's string may alias a reused buffer: keep a copy.
 		c.exact.put(strings.Clone(sql), a)
@@ -146,11 +158,12 @@ func classify(d Dialect, sql string, lin *lineage) (stmts []parsedStmt, err erro
 }
 
 // build analyses a text from scratch.
-func (p *Policy) build(d Dialect, sql string) *analysis { return p.buildWith(d, sql, nil) }
+func (p *Policy) build(d Dialect, sql string) *analysis { return p.buildWith(d, "", sql, nil) }
 
-// buildWith analyses a text with the database's views (nil: none known).
-func (p *Policy) buildWith(d Dialect, sql string, views *Views) *analysis {
-	lin := &lineage{rules: p.colRules, views: views}
+// buildWith analyses a text with the MySQL current database db ("" =
+// unknown) and the database's views (nil: none known).
+func (p *Policy) buildWith(d Dialect, db, sql string, views *Views) *analysis {
+	lin := &lineage{rules: p.colRules, views: views, db: db}
 	parsed, err := classify(d, sql, lin)
 	if err != nil {
 		parsed = []parsedStmt{{info: StatementInfo{Kind: unparseableRule}, text: sql, unknown: true}}

@@ -47,6 +47,10 @@ func classifyMySQLMode(sql string, mode mysql.SQLMode, lin *lineage) ([]parsedSt
 		return nil, err
 	}
 	out := make([]parsedStmt, 0, len(stmts))
+	// A USE changes where the next statements' unqualified names resolve
+	// (they only run if it succeeded); every reading starts from the
+	// session's database.
+	defer func(db string) { lin.db = db }(lin.db)
 	for _, st := range stmts {
 		ps := parsedStmt{text: st.Text()}
 		if ps.text == "" {
@@ -54,6 +58,10 @@ func classifyMySQLMode(sql string, mode mysql.SQLMode, lin *lineage) ([]parsedSt
 		}
 		ps.info = mysqlStatementInfo(st, 0)
 		ps.out, ps.unknown = lin.myStatement(st)
+		if u, ok := st.(*ast.UseStmt); ok {
+			ps.info.Database = u.DBName
+			lin.db = strings.ToLower(u.DBName)
+		}
 		out = append(out, ps)
 	}
 	return out, nil

@@ -25,9 +25,13 @@ type Policy struct {
 	forwards []forwardRule
 	hasRegex bool
 	colRules []colRule
-	detect   *detectPlan
-	hashKey  []byte
-	cache    [2]dialectCache // indexed by Dialect
+	// schemaMasks: some column mask names a schema, so resolving a MySQL
+	// unqualified name against the current database changes what it masks.
+	schemaMasks bool
+	detect      *detectPlan
+	hashKey     []byte
+	cache       [2]dialectCache // indexed by Dialect
+	dbCache     dbCaches        // MySQL analyses per current database (schemaMasks)
 }
 
 // rule is one compiled policy rule.
@@ -145,6 +149,7 @@ func compilePolicy(name string, pc config.Policy) (*Policy, error) {
 				return nil, fmt.Errorf("%s.columns[%d]: %w", mk, j, err)
 			}
 			p.colRules = append(p.colRules, cr)
+			p.schemaMasks = p.schemaMasks || cr.schema != ""
 		}
 		for j, d := range mc.Detect {
 			det, found := detectorByName[d]

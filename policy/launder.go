@@ -183,7 +183,7 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 		if x.Select == nil {
 			return
 		}
-		dest := myDest(x.Table)
+		dest := l.myDest(x.Table)
 		for i, c := range l.myResultSet(x.Select, nil) {
 			col := ""
 			if i < len(x.Columns) && c.star == nil {
@@ -197,7 +197,7 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 		if x.TableRefs != nil && x.TableRefs.TableRefs != nil {
 			sc.rels = l.myFrom(x.TableRefs.TableRefs, sc)
 		}
-		dest := myDest(x.TableRefs)
+		dest := l.myDest(x.TableRefs)
 		for _, a := range x.List {
 			col := ""
 			if a.Column != nil {
@@ -214,7 +214,7 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 		if x.Select == nil || x.Table == nil {
 			return
 		}
-		dest := tableRef{schema: x.Table.Schema.L, name: x.Table.Name.L}
+		dest := l.myTable(x.Table.Schema.L, x.Table.Name.L)
 		for _, c := range l.myResultSet(x.Select, nil) {
 			col := c.name
 			if c.star != nil {
@@ -233,7 +233,7 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 }
 
 // myDest is the first base table of an INSERT/UPDATE target.
-func myDest(refs *ast.TableRefsClause) tableRef {
+func (l *lineage) myDest(refs *ast.TableRefsClause) tableRef {
 	if refs == nil || refs.TableRefs == nil {
 		return tableRef{name: "?"}
 	}
@@ -247,7 +247,7 @@ func myDest(refs *ast.TableRefsClause) tableRef {
 			n = x.Left
 		case *ast.TableSource:
 			if tn, ok := x.Source.(*ast.TableName); ok {
-				return tableRef{schema: tn.Schema.L, name: tn.Name.L}
+				return l.myTable(tn.Schema.L, tn.Name.L)
 			}
 			return tableRef{name: "?"}
 		default:

@@ -81,6 +81,10 @@ type lineage struct {
 	// views are the database's view definitions, when the engine knows them.
 	views     *Views
 	viewDepth int
+	// db is the MySQL database unqualified names resolve against: the
+	// session's current one, a USE earlier in the text, or a view's own
+	// schema inside its definition ("" = unknown: any schema).
+	db string
 	// launder says why masked data would escape the masks ("" = it does not):
 	// a write to an unmasked place, or a COPY format we cannot mask.
 	launder string
@@ -142,6 +146,15 @@ func (cr *colRule) tableMatches(t tableRef) bool {
 		return false
 	}
 	return true
+}
+
+// myTable is a MySQL table name as written, resolved against the current
+// database.
+func (l *lineage) myTable(schema, name string) tableRef {
+	if schema == "" {
+		schema = l.db
+	}
+	return tableRef{schema: schema, name: name}
 }
 
 // column returns the taint of column col of base table t.

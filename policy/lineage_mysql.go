@@ -155,9 +155,9 @@ func (l *lineage) myFrom(n ast.ResultSetNode, sc *scope) []relation {
 					return []relation{{alias: alias, cols: myRename(cols, x.ColumnNames)}}
 				}
 			}
-			t := tableRef{schema: src.Schema.L, name: name}
-			if def, ok := l.views.lookupMy(t); ok {
-				return []relation{l.myViewRelation(def, alias, x.ColumnNames)}
+			t := l.myTable(src.Schema.L, name)
+			if v, ok := l.views.lookupMy(t); ok {
+				return []relation{l.myViewRelation(v, alias, x.ColumnNames)}
 			}
 			return []relation{{alias: alias, base: &t, renamed: len(x.ColumnNames) > 0}}
 		case *ast.SelectStmt, *ast.SetOprStmt:

@@ -58,9 +58,14 @@ type Subject struct {
 	Identity string
 	Groups   []string
 	Session  string
-	// Views is the database's view definitions when the engine knows them
-	// (Postgres); lineage then follows a view to its masked sources.
+	// Views is the database's view definitions when the engine knows them;
+	// lineage then follows a view to its masked sources.
 	Views *Views
+	// Database is the session's current database (MySQL: the schema
+	// unqualified names resolve against, as USE or COM_INIT_DB last set
+	// it). "" = none or unknown: an unqualified name may then be in any
+	// schema, and masks and views are matched as such (fail closed).
+	Database string
 }
 
 // Decision is the verdict on one client unit (a Query message, a Parse, a
@@ -95,6 +100,8 @@ type StatementInfo struct {
 	Functions []string `json:"functions,omitempty"`
 	// CopyProgram is COPY ... PROGRAM (a shell command on the database server).
 	CopyProgram bool `json:"copy_program,omitempty"`
+	// Database is the database a USE statement switches to, as written.
+	Database string `json:"database,omitempty"`
 	// Alternate marks a second reading of the same text under session
 	// settings the gateway cannot see (standard_conforming_strings=off,
 	// sql_mode ANSI_QUOTES / NO_BACKSLASH_ESCAPES); it is judged too.

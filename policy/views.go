@@ -29,11 +29,19 @@ type ViewDef struct {
 // since lineage through views depends on the snapshot.
 type Views struct {
 	dialect Dialect
-	defs    map[string]*pg.Node          // Postgres: "schema.name" and "name" -> parsed SELECT
-	myDefs  map[string]ast.ResultSetNode // MySQL: the same keys -> parsed SELECT (nil = unparseable)
+	defs    map[string]*pg.Node // Postgres: "schema.name" and "name" -> parsed SELECT
+	myDefs  map[string]myView   // MySQL: "schema.name" -> the view
+	myNames map[string]bool     // MySQL: the views' bare names
 
 	mu    sync.Mutex
 	cache map[string]*analysis
+}
+
+// myView is one MySQL view: its parsed SELECT (nil = unparseable) and its
+// schema, where the definition's own unqualified names resolve.
+type myView struct {
+	schema string
+	def    ast.ResultSetNode
 }
 
 // maxViewCache bounds a snapshot's analysis cache.
@@ -65,13 +73,14 @@ func NewViews(defs []ViewDef) *Views {
 	return v
 }
 
-// NewMySQLViews parses MySQL view definitions (information_schema.VIEWS)
-// with the TiDB parser. Unqualified names resolve to the session's default
-// database, which the caller passes as defaultSchema.
-func NewMySQLViews(defs []ViewDef, defaultSchema string) *Views {
-	v := &Views{dialect: MySQL, myDefs: map[string]ast.ResultSetNode{}, cache: map[string]*analysis{}}
+// NewMySQLViews parses MySQL view definitions (information_schema.VIEWS,
+// every schema) with the TiDB parser. A statement's unqualified names
+// resolve against the session's current database, which the engine passes
+// with each check (Subject.Database), so one snapshot serves a session
+// through every USE.
+func NewMySQLViews(defs []ViewDef) *Views {
+	v := &Views{dialect: MySQL, myDefs: map[string]myView{}, myNames: map[string]bool{}, cache: map[string]*analysis{}}
 	p := parser.New()
-	defaultSchema = strings.ToLower(defaultSchema)
 	for _, d := range defs {
 		var node ast.ResultSetNode
 		if st, err := parseMySQLOne(p, d.Definition); err == nil {
@@ -80,10 +89,8 @@ func NewMySQLViews(defs []ViewDef, defaultSchema string) *Views {
 			}
 		}
 		schema, name := strings.ToLower(d.Schema), strings.ToLower(d.Name)
-		v.myDefs[schema+"."+name] = node
-		if schema == defaultSchema {
-			v.myDefs[name] = node
-		}
+		v.myDefs[schema+"."+name] = myView{schema: schema, def: node}
+		v.myNames[name] = true
 	}
 	return v
 }
@@ -106,16 +113,19 @@ func (v *Views) Len() int {
 	return len(v.defs) + len(v.myDefs)
 }
 
-func (v *Views) lookupMy(t tableRef) (ast.ResultSetNode, bool) {
+// lookupMy finds the view a MySQL name resolved against the current
+// database (myTable) refers to. With no database known, a bare name that
+// is a view in some schema may be that view: it reads as one we cannot
+// follow (fail closed).
+func (v *Views) lookupMy(t tableRef) (myView, bool) {
 	if v == nil || v.myDefs == nil {
-		return nil, false
+		return myView{}, false
 	}
-	key := t.name
-	if t.schema != "" {
-		key = t.schema + "." + t.name
+	if t.schema == "" {
+		return myView{}, v.myNames[t.name]
 	}
-	n, ok := v.myDefs[key]
-	return n, ok
+	mv, ok := v.myDefs[t.schema+"."+t.name]
+	return mv, ok
 }
 
 func (v *Views) lookup(t tableRef) (*pg.Node, bool) {
@@ -137,7 +147,7 @@ func (v *Views) references(stmts []StatementInfo) bool {
 			if _, ok := v.defs[t]; ok {
 				return true
 			}
-			if _, ok := v.myDefs[t]; ok {
+			if _, ok := v.myDefs[t]; ok || v.myNames[t] {
 				return true
 			}
 		}
@@ -145,16 +155,17 @@ func (v *Views) references(stmts []StatementInfo) bool {
 	return false
 }
 
-// analyze is the snapshot-aware analysis of a Postgres text, cached here.
-func (v *Views) analyze(p *Policy, sql string) *analysis {
-	key := p.name + "\x00" + sql
+// analyze is the snapshot-aware analysis of a text (db: the MySQL current
+// database), cached here.
+func (v *Views) analyze(p *Policy, db, sql string) *analysis {
+	key := p.name + "\x00" + db + "\x00" + sql
 	v.mu.Lock()
 	a, ok := v.cache[key]
 	v.mu.Unlock()
 	if ok {
 		return a
 	}
-	a = p.buildWith(v.dialect, sql, v)
+	a = p.buildWith(v.dialect, db, sql, v)
 	v.mu.Lock()
 	if len(v.cache) >= maxViewCache {
 		clear(v.cache)
@@ -181,13 +192,17 @@ func (l *lineage) pgViewRelation(def *pg.Node, alias string) relation {
 // this policy (it has column masks), so an engine should supply Views.
 func (p *Policy) NeedsViews() bool { return p != nil && len(p.colRules) > 0 }
 
-// myViewRelation reads a MySQL view like a derived table over its definition.
-func (l *lineage) myViewRelation(def ast.ResultSetNode, alias string, colNames []ast.CIStr) relation {
-	if l.viewDepth >= maxViewDepth || def == nil {
+// myViewRelation reads a MySQL view like a derived table over its
+// definition, whose unqualified names are in the view's own schema.
+func (l *lineage) myViewRelation(v myView, alias string, colNames []ast.CIStr) relation {
+	if l.viewDepth >= maxViewDepth || v.def == nil {
 		return relation{alias: alias, fn: true, extra: taint{m: redactMethod, src: "view " + alias, unknown: true}}
 	}
 	l.viewDepth++
-	cols := l.myResultSet(def, &scope{})
+	db := l.db
+	l.db = v.schema
+	cols := l.myResultSet(v.def, &scope{})
+	l.db = db
 	l.viewDepth--
 	return relation{alias: alias, cols: myRename(cols, colNames)}
 }

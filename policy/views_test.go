@@ -50,8 +50,8 @@ func TestLineageThroughMySQLViews(t *testing.T) {
 		// information_schema.VIEWS stores definitions fully qualified and backquoted.
 		{Schema: "shop", Name: "user_contacts", Definition: "select `shop`.`users`.`id` AS `id`,`shop`.`users`.`email` AS `email` from `shop`.`users`"},
 		{Schema: "shop", Name: "names", Definition: "select `shop`.`users`.`name` AS `name` from `shop`.`users`"},
-	}, "shop")
-	sub := Subject{Target: "db", Identity: "alice", Views: views}
+	})
+	sub := Subject{Target: "db", Identity: "alice", Views: views, Database: "shop"}
 	for sql, masked := range map[string]int{
 		"SELECT email FROM user_contacts WHERE id = 1":     1,
 		"SELECT * FROM shop.user_contacts":                 1,

@@ -255,7 +255,7 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	st := &connState{
 		gwID: gwID, client: cl, up: up, id: id, sess: sess, caps: hs.Caps, overTLS: overTLS, rec: rec,
 		stmts: map[uint32]*preparedStmt{},
-		sub: policy.Subject{Views: up.views, Target: e.target.Name, Protocol: protocolName, Identity: id.Name,
+		sub: policy.Subject{Views: up.views, Database: db, Target: e.target.Name, Protocol: protocolName, Identity: id.Name,
 			Groups: id.Groups, Session: sess.ID()},
 	}
 	// The client's OK is sent by serve, once the connection is registered

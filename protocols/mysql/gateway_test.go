@@ -85,6 +85,7 @@ type gatewayOptions struct {
 	upstreamTLS string // disable | require | verify-full
 	user, pass  string // upstream credentials; default the app user
 	quiet       bool   // log warnings only (benchmarks)
+	unpinned    bool   // no upstream.database: clients choose (and USE) any
 }
 
 // testGateway is a Sluice MySQL engine on a loopback listener with real deps.
@@ -106,6 +107,10 @@ func startGateway(t testing.TB, o gatewayOptions) *testGateway {
 	}
 	if o.policy == "" {
 		o.policy = "    rules: []\n"
+	}
+	database := mdb.Database
+	if o.unpinned {
+		database = `""`
 	}
 	bobHash := sha256.Sum256([]byte(bobToken))
 	yaml := fmt.Sprintf(`data_dir: %s
@@ -129,7 +134,7 @@ targets:
       tls: {mode: %s, ca_file: %s}
 policies:
   guarded:
-%s`, t.TempDir(), aliceToken, hex.EncodeToString(bobHash[:]), mdb.Addr, o.user, o.pass, mdb.Database,
+%s`, t.TempDir(), aliceToken, hex.EncodeToString(bobHash[:]), mdb.Addr, o.user, o.pass, database,
 		o.upstreamTLS, mdb.CAFile, o.policy)
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
 	if err != nil {

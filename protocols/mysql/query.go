@@ -31,7 +31,10 @@ type queryRun struct {
 	// localInfile allows LOAD DATA LOCAL for this statement.
 	localInfile bool
 
-	rows    int64
+	rows int64
+	// results counts the results (OK packets, result sets) the upstream
+	// completed: with an ERR, how far a multi-statement text got.
+	results int
 	tag     string
 	srvErr  *serverError
 	masked  []string
@@ -172,7 +175,11 @@ func (e *Engine) query(ctx context.Context, st *connState, sql string) error {
 	if err := forward(st, payload); err != nil {
 		return err
 	}
-	return e.relayResponse(st, run, nil)
+	if err := e.relayResponse(st, run, nil); err != nil {
+		return err
+	}
+	st.sub.Database = databaseAfter(st.sub.Database, run)
+	return nil
 }
 
 // kill ends another connection of the same identity (KILL CONNECTION n,

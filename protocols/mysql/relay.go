@@ -222,7 +222,13 @@ func (e *Engine) initDB(ctx context.Context, st *connState, p []byte) error {
 	if err := forward(st, p); err != nil {
 		return err
 	}
-	return e.relayResponse(st, run, nil)
+	if err := e.relayResponse(st, run, nil); err != nil {
+		return err
+	}
+	if run.srvErr == nil {
+		st.sub.Database = db
+	}
+	return nil
 }
 
 func isDisconnect(err error) bool {

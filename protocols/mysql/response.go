@@ -27,6 +27,7 @@ func (e *Engine) relayResponse(st *connState, run *queryRun, stmt *preparedStmt)
 		case len(p) == 0:
 			return fmt.Errorf("empty upstream packet")
 		case p[0] == hdrOK:
+			run.results++
 			run.rows += int64(okAffectedRows(p))
 			if run.tag == "" {
 				run.tag = "OK"
@@ -146,6 +147,7 @@ func (e *Engine) relayRows(st *connState, run *queryRun, cols []columnDef, binar
 			// The query failed mid-result (killed, timeout).
 			return false, e.relayErr(st, run, p)
 		case isTerminator(p):
+			run.results++
 			if err := cl.w.Write(p); err != nil {
 				return false, err
 			}

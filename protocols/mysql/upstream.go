@@ -147,7 +147,9 @@ func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db str
 	}
 	var vs *policy.Views
 	if views != nil {
-		if vs, err = views.Get(db, func() (*policy.Views, error) { return loadViews(c, db) }); err != nil {
+		// One server-wide snapshot: USE only changes which schema the
+		// session's unqualified names resolve against (Subject.Database).
+		if vs, err = views.Get("", func() (*policy.Views, error) { return loadViews(c) }); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -163,9 +165,9 @@ func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db str
 const viewsQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS" +
 	" WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema')"
 
-// loadViews reads the server's view definitions over the gateway's own
-// upstream connection, before the relay takes it over.
-func loadViews(c *client.Conn, db string) (*policy.Views, error) {
+// loadViews reads the server's view definitions, every schema, over the
+// gateway's own upstream connection, before the relay takes it over.
+func loadViews(c *client.Conn) (*policy.Views, error) {
 	res, err := c.Execute(viewsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("reading view definitions: %w", err)
@@ -180,7 +182,7 @@ func loadViews(c *client.Conn, db string) (*policy.Views, error) {
 			defs = append(defs, policy.ViewDef{Schema: schema, Name: name, Definition: def})
 		}
 	}
-	return policy.NewMySQLViews(defs, db), nil
+	return policy.NewMySQLViews(defs), nil
 }
 
 // checkFormatCaps refuses an upstream that did not accept a capability the
