@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -32,7 +33,10 @@ func parseMySQLMode(sql string, mode mysql.SQLMode) (stmts []ast.StmtNode, err e
 		mysqlParsers.Put(p)
 	}()
 	stmts, _, err = p.Parse(sql, "", "")
-	return stmts, err
+	// Parse returns the parser's own result slice, which its next Parse
+	// reuses: copy it before the deferred Put hands the parser to another
+	// goroutine (found by the race detector under load).
+	return slices.Clone(stmts), err
 }
 
 // classifyMySQL classifies every statement of a MySQL text into the shared
