@@ -186,6 +186,7 @@ func FuzzCheckSQL(f *testing.F) {
 		"SELECT * FROM (SELECT * FROM (SELECT email FROM users) a) b", "COPY (SELECT 1) TO STDOUT", "/*!40000 SELECT 1 */",
 		"SELECT $1::int", "EXPLAIN (ANALYZE 1) DELETE FROM t", "SELECT row_to_json(u) FROM users u", "SELECT 1; SELEC",
 		"PREPARE s FROM 'SELECT email FROM users'", "\x00", "SELECT E'\\x00'", "SELECT (((((((1)))))))",
+		"USE crm; SELECT email FROM users", "USE `a``b`; SELECT * FROM v; USE c",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -201,5 +202,8 @@ func FuzzCheckSQL(f *testing.F) {
 		rm := dec.Mask.Columns(textFields("a", "email", "c"))
 		rm.MaskRow([][]byte{[]byte("x"), []byte("y@z.io"), nil})
 		g.CheckSQL(d, alice, s)
+		inDB := alice
+		inDB.Database = "crm" // MySQL resolves unqualified names against the current database
+		p.CheckSQL(d, inDB, s)
 	})
 }
