@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/identity"
 	"github.com/sluice-gw/sluice/session"
 	"github.com/sluice-gw/sluice/testenv"
@@ -39,33 +40,7 @@ targets:
   - {name: box, protocol: command, command: [sleep]}
 ssh: {listen: %q, host_key: %s/data/ssh_host_ed25519_key}
 `, dir, pg.Addr, pg.User, pg.Password, pg.CAFile, sshListen, dir))
-	logs := &testenv.SyncBuffer{}
-	g, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-
-	// What `sluice token issue --identity ci-deploy --ttl 1h` prints.
-	auth, err := identity.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func() (string, *identity.TokenClaims) {
-		tok, c, err := auth.IssueToken(identity.IssueRequest{Name: "ci-deploy", TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok, c
-	}
+	g, logs, issue := startRevokeGateway(t, cfg)
 	revokedTok, revoked := issue()
 	keptTok, _ := issue()
 
@@ -122,18 +97,14 @@ ssh: {listen: %q, host_key: %s/data/ssh_host_ed25519_key}
 		return err == nil && len(live) == 4
 	})
 
-	start := time.Now()
-	if err := identity.Revoke(cfg.DataDir, revoked.ID, revoked.ExpiresAt(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	const within = 10 * time.Second // the watcher looks every 2 s
+	start := revokeNow(t, cfg, revoked)
 	select {
 	case err := <-queryDone:
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "57P01" || !strings.Contains(pgErr.Message, "gateway token revoked") {
 			t.Fatalf("postgres client of the revoked token got %v, want a FATAL 57P01 naming the revocation", err)
 		}
-	case <-time.After(within):
+	case <-time.After(revokeWithin):
 		t.Fatal("postgres session of the revoked token still running")
 	}
 	select {
@@ -141,7 +112,7 @@ ssh: {listen: %q, host_key: %s/data/ssh_host_ed25519_key}
 		if !strings.Contains(sshRevokedErr.String(), "gateway token revoked") {
 			t.Fatalf("ssh client of the revoked token was told %q", sshRevokedErr.String())
 		}
-	case <-time.After(within - time.Since(start)):
+	case <-time.After(revokeWithin - time.Since(start)):
 		t.Fatal("ssh session of the revoked token still running")
 	}
 	t.Logf("revoked sessions ended %v after the revocation", time.Since(start).Round(time.Millisecond))
@@ -181,12 +152,66 @@ ssh: {listen: %q, host_key: %s/data/ssh_host_ed25519_key}
 		t.Fatalf("records by status: %v", byStatus)
 	}
 
-	// The audit line names the token id and identity, never the token.
+	checkRevokeAudit(t, logs, revoked.ID, revokedTok)
+}
+
+// startRevokeGateway runs a gateway for cfg until the test ends and returns
+// its log and what `sluice token issue --identity ci-deploy --ttl 1h`
+// prints.
+func startRevokeGateway(t *testing.T, cfg *config.Config) (*Gateway, *testenv.SyncBuffer, func() (string, *identity.TokenClaims)) {
+	t.Helper()
+	logs := &testenv.SyncBuffer{}
+	g, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	auth, err := identity.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func() (string, *identity.TokenClaims) {
+		tok, c, err := auth.IssueToken(identity.IssueRequest{Name: "ci-deploy", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, c
+	}
+	return g, logs, issue
+}
+
+// revokeWithin bounds how long a revoked token's sessions may run on (the
+// watcher looks every 2 s).
+const revokeWithin = 10 * time.Second
+
+// revokeNow revokes the token c describes, as `sluice token revoke` does,
+// and returns when.
+func revokeNow(t *testing.T, cfg *config.Config, c *identity.TokenClaims) time.Time {
+	t.Helper()
+	now := time.Now()
+	if err := identity.Revoke(cfg.DataDir, c.ID, c.ExpiresAt(), now); err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// checkRevokeAudit: the audit line names the token id and identity, never
+// the token.
+func checkRevokeAudit(t *testing.T, logs *testenv.SyncBuffer, id, token string) {
+	t.Helper()
 	out := logs.String()
-	if !strings.Contains(out, "event=token_revoked") || !strings.Contains(out, "token_id="+revoked.ID) || !strings.Contains(out, "identity=ci-deploy") {
+	if !strings.Contains(out, "event=token_revoked") || !strings.Contains(out, "token_id="+id) || !strings.Contains(out, "identity=ci-deploy") {
 		t.Fatalf("no audit line for the revocation:\n%s", out)
 	}
-	if strings.Contains(out, revokedTok) {
+	if strings.Contains(out, token) {
 		t.Fatal("the gateway logged the token itself")
 	}
 }

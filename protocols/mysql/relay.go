@@ -53,7 +53,9 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 	var killed *session.KilledError
 	switch {
 	case errors.As(context.Cause(ctx), &killed):
-		status = session.StatusKilled
+		// The record names the kill's reason, not the I/O error closing
+		// both connections caused.
+		status, err = session.StatusKilled, killed
 	case errors.Is(context.Cause(ctx), errCredentialExpired):
 		status, err = session.StatusKilled, errCredentialExpired
 	case err != nil:

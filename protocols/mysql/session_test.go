@@ -74,6 +74,9 @@ func TestAdminKillEndsSession(t *testing.T) {
 		r, err := g.store.Get(context.Background(), id)
 		return err == nil && r.Status == session.StatusKilled
 	})
+	if r, err := g.store.Get(context.Background(), id); err != nil || !strings.Contains(r.Error, "test says so") {
+		t.Fatalf("killed record without the reason: %+v %v", r, err)
+	}
 	db.SetMaxIdleConns(0) // the dead connection must not be reused
 	if err := db.QueryRow("SELECT 1").Err(); err != nil {
 		t.Fatalf("a new session after the kill: %v", err)
