@@ -32,7 +32,7 @@ targets:
 `, t.TempDir(), mdb.Addr, mdb.User, mdb.Password, mdb.Database, mdb.CAFile))
 	g, logs, issue := startRevokeGateway(t, cfg)
 	revokedTok, revoked := issue()
-	keptTok, _ := issue()
+	keptTok, kept := issue()
 
 	ctx := context.Background()
 	open := func(token string) *sql.DB {
@@ -111,10 +111,10 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := killed[0]; r.Protocol != "mysql" || r.Identity != "ci-deploy" || !strings.Contains(r.Error, "gateway token revoked") {
+	if r := killed[0]; r.Protocol != "mysql" || r.Identity != "ci-deploy" || r.CredentialID != revoked.ID || !strings.Contains(r.Error, "gateway token revoked") {
 		t.Fatalf("killed record: %+v", r)
 	}
-	if live, err := g.Deps().Store.List(ctx, session.Filter{Status: session.StatusActive}); err != nil || len(live) != 1 || live[0].Protocol != "mysql" {
+	if live, err := g.Deps().Store.List(ctx, session.Filter{Status: session.StatusActive}); err != nil || len(live) != 1 || live[0].Protocol != "mysql" || live[0].CredentialID != kept.ID {
 		t.Fatalf("live sessions after the revocation: %+v %v", live, err)
 	}
 

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 	identity    TEXT NOT NULL,
 	groups_json TEXT NOT NULL DEFAULT '[]',
 	auth_method TEXT NOT NULL DEFAULT '',
+	credential_id TEXT NOT NULL DEFAULT '',
 	client_addr TEXT NOT NULL DEFAULT '',
 	database    TEXT NOT NULL DEFAULT '',
 	tags_json   TEXT NOT NULL DEFAULT '{}',
@@ -39,11 +40,21 @@ CREATE INDEX IF NOT EXISTS sessions_protocol ON sessions(protocol, start_ns DESC
 CREATE INDEX IF NOT EXISTS sessions_status   ON sessions(status, start_ns DESC);
 `
 
+// addedColumns are the columns added to the sessions table after its first
+// release, with their definitions: opening an index created before adds
+// them (ALTER TABLE), and a read-only open of such an index reads them as ”.
+var addedColumns = []struct{ name, def string }{
+	{"credential_id", "TEXT NOT NULL DEFAULT ''"},
+}
+
 // index is the SQLite session index: one writer connection, a small pool of
 // readers (WAL lets them read while the writer writes).
 type index struct {
 	w *sql.DB // nil when read-only
 	r *sql.DB
+	// columns is what get and list select: selectColumns, with ''
+	// for an added column a read-only open found missing.
+	columns string
 }
 
 func indexDSN(path string, readOnly bool) string {
@@ -70,6 +81,10 @@ func openIndex(ctx context.Context, path string, readOnly bool) (*index, error) 
 			w.Close()
 			return nil, fmt.Errorf("create index %s: %w", path, err)
 		}
+		if err := addMissingColumns(ctx, w); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("upgrade index %s: %w", path, err)
+		}
 		ix.w = w
 	}
 	r, err := sql.Open("sqlite", indexDSN(path, true))
@@ -84,7 +99,54 @@ func openIndex(ctx context.Context, path string, readOnly bool) (*index, error) 
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
 	ix.r = r
+	have, err := sessionColumns(ctx, r)
+	if err != nil {
+		ix.close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	ix.columns = selectColumns
+	for _, c := range addedColumns {
+		if !have[c.name] {
+			ix.columns = strings.Replace(ix.columns, c.name, "'' AS "+c.name, 1)
+		}
+	}
 	return ix, nil
+}
+
+// sessionColumns are the names of the sessions table's columns.
+func sessionColumns(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('sessions')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		have[name] = true
+	}
+	return have, rows.Err()
+}
+
+// addMissingColumns brings a sessions table created by an older release up
+// to indexSchema.
+func addMissingColumns(ctx context.Context, w *sql.DB) error {
+	have, err := sessionColumns(ctx, w)
+	if err != nil {
+		return err
+	}
+	for _, c := range addedColumns {
+		if have[c.name] {
+			continue
+		}
+		if _, err := w.ExecContext(ctx, `ALTER TABLE sessions ADD COLUMN `+c.name+` `+c.def); err != nil {
+			return fmt.Errorf("add column %s: %w", c.name, err)
+		}
+	}
+	return nil
 }
 
 func (ix *index) close() error {
@@ -112,9 +174,9 @@ func (ix *index) insert(ctx context.Context, r *Record) error {
 		groups = []string{}
 	}
 	_, err := ix.w.ExecContext(ctx, `INSERT INTO sessions
-		(id, protocol, target, identity, groups_json, auth_method, client_addr, database, tags_json, start_ns, status, files_json)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-		r.ID, r.Protocol, r.Target, r.Identity, mustJSON(groups), r.AuthMethod, r.ClientAddr, r.Database,
+		(id, protocol, target, identity, groups_json, auth_method, credential_id, client_addr, database, tags_json, start_ns, status, files_json)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Protocol, r.Target, r.Identity, mustJSON(groups), r.AuthMethod, r.CredentialID, r.ClientAddr, r.Database,
 		mustJSON(r.Tags), r.Start.UnixNano(), string(r.Status), mustJSON(r.Files))
 	if err != nil {
 		return fmt.Errorf("index insert %s: %w", r.ID, err)
@@ -139,7 +201,7 @@ func (ix *index) finish(ctx context.Context, r *Record, seal string) error {
 	return nil
 }
 
-const selectColumns = `id, protocol, target, identity, groups_json, auth_method, client_addr, database, tags_json, start_ns, end_ns, status, error, queries, files_json, seal`
+const selectColumns = `id, protocol, target, identity, groups_json, auth_method, credential_id, client_addr, database, tags_json, start_ns, end_ns, status, error, queries, files_json, seal`
 
 func scanRecord(sc interface{ Scan(...any) error }) (Record, string, error) {
 	var (
@@ -148,7 +210,7 @@ func scanRecord(sc interface{ Scan(...any) error }) (Record, string, error) {
 		startNS, endNS      int64
 		status, seal        string
 	)
-	if err := sc.Scan(&r.ID, &r.Protocol, &r.Target, &r.Identity, &groups, &r.AuthMethod, &r.ClientAddr, &r.Database,
+	if err := sc.Scan(&r.ID, &r.Protocol, &r.Target, &r.Identity, &groups, &r.AuthMethod, &r.CredentialID, &r.ClientAddr, &r.Database,
 		&tags, &startNS, &endNS, &status, &r.Error, &r.Queries, &files, &seal); err != nil {
 		return Record{}, "", err
 	}
@@ -168,7 +230,7 @@ func scanRecord(sc interface{ Scan(...any) error }) (Record, string, error) {
 }
 
 func (ix *index) get(ctx context.Context, id string) (Record, string, error) {
-	row := ix.r.QueryRowContext(ctx, `SELECT `+selectColumns+` FROM sessions WHERE id=?`, id)
+	row := ix.r.QueryRowContext(ctx, `SELECT `+ix.columns+` FROM sessions WHERE id=?`, id)
 	r, seal, err := scanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Record{}, "", ErrNotFound
@@ -203,7 +265,7 @@ func (ix *index) list(ctx context.Context, f Filter) ([]Record, error) {
 	if !f.Since.IsZero() {
 		add("start_ns >= ?", f.Since.UnixNano())
 	}
-	q := `SELECT ` + selectColumns + ` FROM sessions`
+	q := `SELECT ` + ix.columns + ` FROM sessions`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

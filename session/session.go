@@ -43,8 +43,8 @@ type Info struct {
 	// Database or upstream user, for display.
 	Database string
 	// CredentialID names the credential the session was opened with when it
-	// can be revoked (a gateway token's id), so KillCredential can end it.
-	// Kept in memory only, not in the record.
+	// can be revoked (a gateway token's id), so KillCredential can end it
+	// and an audit can tell which token a session used (Record.CredentialID).
 	CredentialID string
 }
 
@@ -101,20 +101,21 @@ type Filter struct {
 
 // Record is a session's index row.
 type Record struct {
-	ID         string            `json:"id"`
-	Protocol   string            `json:"protocol"`
-	Target     string            `json:"target"`
-	Identity   string            `json:"identity"`
-	Groups     []string          `json:"groups,omitempty"`
-	AuthMethod string            `json:"auth_method,omitempty"`
-	ClientAddr string            `json:"client_addr"`
-	Database   string            `json:"database,omitempty"`
-	Tags       map[string]string `json:"tags,omitempty"`
-	Start      time.Time         `json:"start"`
-	End        time.Time         `json:"end,omitzero"`
-	Status     Status            `json:"status"`
-	Error      string            `json:"error,omitempty"`
-	Queries    int64             `json:"queries"`
+	ID           string            `json:"id"`
+	Protocol     string            `json:"protocol"`
+	Target       string            `json:"target"`
+	Identity     string            `json:"identity"`
+	Groups       []string          `json:"groups,omitempty"`
+	AuthMethod   string            `json:"auth_method,omitempty"`
+	CredentialID string            `json:"credential_id,omitempty"` // Info.CredentialID: a gateway token's id, never the token
+	ClientAddr   string            `json:"client_addr"`
+	Database     string            `json:"database,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	Start        time.Time         `json:"start"`
+	End          time.Time         `json:"end,omitzero"`
+	Status       Status            `json:"status"`
+	Error        string            `json:"error,omitempty"`
+	Queries      int64             `json:"queries"`
 	// Files are the session's recording files, relative to the data dir.
 	Files []string `json:"files,omitempty"`
 }
@@ -298,7 +299,7 @@ func (st *Store) Open(ctx context.Context, info Info, rec Recording) (*Session, 
 	s := &Session{store: st, rec: rec, ctx: c, cancel: cancel, credentialID: info.CredentialID}
 	s.record = Record{
 		ID: newID(now), Protocol: info.Protocol, Target: info.Target, Identity: info.Identity,
-		Groups: info.Groups, AuthMethod: info.AuthMethod, ClientAddr: info.ClientAddr,
+		Groups: info.Groups, AuthMethod: info.AuthMethod, CredentialID: info.CredentialID, ClientAddr: info.ClientAddr,
 		Database: info.Database, Tags: maps.Clone(info.Tags), Start: now.UTC(), Status: StatusActive,
 	}
 	s.head = chainStart(s.record.ID)
