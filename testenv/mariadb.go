@@ -140,11 +140,15 @@ func (o MariaDBOptions) withDefaults() MariaDBOptions {
 	return o
 }
 
-// myCnf is tuned for disposable speed: no durability, small buffers.
+// myCnf is tuned for disposable speed: no durability, small buffers. Each
+// server has its own tmpdir: servers bootstrapping at once in a shared /tmp
+// collide on their temporary tables' names ("Unknown table
+// 'mysql.tmp_user_sys'").
 func (m *MariaDB) myCnf(files tlsFiles, maxConns int) string {
 	return fmt.Sprintf(`# written by sluice testenv
 [mariadbd]
 datadir = %s
+tmpdir = %s
 socket = %s
 pid-file = %s
 log-error = %s
@@ -163,7 +167,7 @@ innodb_doublewrite = 0
 sync_binlog = 0
 performance_schema = OFF
 plugin-load-add = auth_ed25519
-`, filepath.Join(m.Dir, "data"), m.Socket, filepath.Join(m.Dir, "mariadbd.pid"), m.LogPath,
+`, filepath.Join(m.Dir, "data"), m.Dir, m.Socket, filepath.Join(m.Dir, "mariadbd.pid"), m.LogPath,
 		files.CA, files.Cert, files.Key, maxConns)
 }
 
