@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -40,12 +39,7 @@ func StartHAProxy(ctx context.Context, upstream string) (_ *HAProxy, err error) 
 			_ = h.Stop()
 		}
 	}()
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
+	h.proc, err = startOnFreePort(ctx, "haproxy", syscall.SIGKILL, func(port int) (*proc, error) {
 		h.Port = port
 		h.Addr = net.JoinHostPort(h.Host, strconv.Itoa(port))
 		cfg := fmt.Sprintf(`# written by sluice testenv
@@ -67,36 +61,21 @@ listen db
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			return nil, fmt.Errorf("testenv: write haproxy.cfg: %w", err)
 		}
-		h.proc, err = startProc(nil, baseEnv(dir), filepath.Join(dir, "haproxy.log"), syscall.SIGTERM, bin, "-db", "-f", cfgPath)
+		logPath := filepath.Join(dir, "haproxy.log")
+		_ = os.Truncate(logPath, 0)
+		return startProc(nil, baseEnv(dir), logPath, syscall.SIGTERM, bin, "-db", "-f", cfgPath)
+	}, func(ctx context.Context) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", h.Addr)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		lastErr = h.proc.waitReady(ctx, "haproxy", func(ctx context.Context) error {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, "tcp", h.Addr)
-			if err != nil {
-				return err
-			}
-			return c.Close()
-		})
-		if lastErr == nil {
-			return h, nil
-		}
-		_ = h.proc.stop(syscall.SIGKILL, 5*time.Second)
-		h.proc = nil
-		if !strings.Contains(h.logTailOr(lastErr), "in use") {
-			return nil, lastErr
-		}
+		return c.Close()
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
-}
-
-func (h *HAProxy) logTailOr(err error) string {
-	data, rerr := os.ReadFile(filepath.Join(h.Dir, "haproxy.log"))
-	if rerr != nil {
-		return err.Error()
-	}
-	return string(data) + err.Error()
+	return h, nil
 }
 
 // Pid is haproxy's process id (benchmarks read its CPU time).

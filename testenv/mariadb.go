@@ -172,39 +172,23 @@ plugin-load-add = auth_ed25519
 }
 
 func (m *MariaDB) start(ctx context.Context, r *runAs, mariadbd, cnf string) error {
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			return err
-		}
+	var err error
+	m.proc, err = startOnFreePort(ctx, "mariadbd", syscall.SIGKILL, func(port int) (*proc, error) {
 		m.Port = port
 		m.Addr = net.JoinHostPort(m.Host, strconv.Itoa(port))
 		_ = os.Truncate(m.LogPath, 0)
 		// --defaults-file must come first; --port overrides per attempt.
-		m.proc, err = startProc(r, baseEnv(m.Dir), m.LogPath, syscall.SIGKILL,
+		return startProc(r, baseEnv(m.Dir), m.LogPath, syscall.SIGKILL,
 			mariadbd, "--defaults-file="+cnf, "--port="+strconv.Itoa(port))
+	}, func(ctx context.Context) error {
+		// Root has no password until createUsers; the socket is private to Dir.
+		c, err := client.ConnectWithContext(ctx, m.Socket, m.RootUser, "", "", 2*time.Second)
 		if err != nil {
 			return err
 		}
-		// Root has no password until createUsers; the socket is private to Dir.
-		lastErr = m.proc.waitReady(ctx, "mariadbd", func(ctx context.Context) error {
-			c, err := client.ConnectWithContext(ctx, m.Socket, m.RootUser, "", "", 2*time.Second)
-			if err != nil {
-				return err
-			}
-			return c.Close()
-		})
-		if lastErr == nil {
-			return nil
-		}
-		_ = m.proc.stop(syscall.SIGKILL, 5*time.Second)
-		m.proc = nil
-		if !strings.Contains(lastErr.Error(), "already in use") {
-			return lastErr
-		}
-	}
-	return lastErr
+		return c.Close()
+	})
+	return err
 }
 
 func (m *MariaDB) createUsers(ctx context.Context) error {

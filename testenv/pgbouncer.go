@@ -75,12 +75,7 @@ func StartPgBouncer(ctx context.Context, pg *Postgres, opts PgBouncerOptions) (_
 	if err := os.WriteFile(authFile, []byte(auth), 0o600); err != nil {
 		return nil, fmt.Errorf("testenv: write pgbouncer auth_file: %w", err)
 	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
+	b.proc, err = startOnFreePort(ctx, "pgbouncer", syscall.SIGKILL, func(port int) (*proc, error) {
 		b.Port = port
 		b.Addr = net.JoinHostPort(b.Host, strconv.Itoa(port))
 		ini := fmt.Sprintf(`; written by sluice testenv
@@ -113,28 +108,23 @@ log_disconnections = 0
 		if err := chownTree(dir, r); err != nil {
 			return nil, fmt.Errorf("testenv: chown %s: %w", dir, err)
 		}
-		b.proc, err = startProc(r, baseEnv(dir), filepath.Join(dir, "stderr.log"), syscall.SIGTERM, bin, iniPath)
+		p, err := startProc(r, baseEnv(dir), filepath.Join(dir, "stderr.log"), syscall.SIGTERM, bin, iniPath)
 		if err != nil {
 			return nil, err
 		}
-		b.proc.logPath = b.LogPath
-		lastErr = b.proc.waitReady(ctx, "pgbouncer", func(ctx context.Context) error {
-			conn, err := pgconn.Connect(ctx, b.ConnString())
-			if err != nil {
-				return err
-			}
-			return conn.Close(ctx)
-		})
-		if lastErr == nil {
-			return b, nil
+		p.logPath = b.LogPath
+		return p, nil
+	}, func(ctx context.Context) error {
+		conn, err := pgconn.Connect(ctx, b.ConnString())
+		if err != nil {
+			return err
 		}
-		_ = b.proc.stop(syscall.SIGKILL, 5*time.Second)
-		b.proc = nil
-		if !strings.Contains(lastErr.Error(), "in use") {
-			return nil, lastErr
-		}
+		return conn.Close(ctx)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return b, nil
 }
 
 // ConnString is a libpq keyword/value string for the app role through pgbouncer.

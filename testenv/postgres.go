@@ -205,38 +205,22 @@ host    all all   ::1/128           scram-sha-256
 // start launches postgres, retrying on another free port if the one picked
 // was taken in the meantime.
 func (p *Postgres) start(ctx context.Context, r *runAs) error {
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			return err
-		}
+	var err error
+	p.proc, err = startOnFreePort(ctx, "postgres", syscall.SIGQUIT, func(port int) (*proc, error) {
 		p.Port = port
 		p.Addr = net.JoinHostPort(p.Host, strconv.Itoa(port))
 		_ = os.Truncate(p.LogPath, 0)
 		// SIGQUIT on parent death is Postgres' immediate shutdown.
-		p.proc, err = startProc(r, baseEnv(p.Dir), p.LogPath, syscall.SIGQUIT,
+		return startProc(r, baseEnv(p.Dir), p.LogPath, syscall.SIGQUIT,
 			filepath.Join(p.BinDir, "postgres"), "-D", filepath.Join(p.Dir, "data"), "-p", strconv.Itoa(port))
+	}, func(ctx context.Context) error {
+		conn, err := pgconn.Connect(ctx, p.superConnString("postgres", "disable"))
 		if err != nil {
 			return err
 		}
-		lastErr = p.proc.waitReady(ctx, "postgres", func(ctx context.Context) error {
-			conn, err := pgconn.Connect(ctx, p.superConnString("postgres", "disable"))
-			if err != nil {
-				return err
-			}
-			return conn.Close(ctx)
-		})
-		if lastErr == nil {
-			return nil
-		}
-		_ = p.proc.stop(syscall.SIGQUIT, 5*time.Second)
-		p.proc = nil
-		if !strings.Contains(lastErr.Error(), "already in use") {
-			return lastErr
-		}
-	}
-	return lastErr
+		return conn.Close(ctx)
+	})
+	return err
 }
 
 func (p *Postgres) createRoles(ctx context.Context) error {

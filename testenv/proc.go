@@ -278,3 +278,39 @@ func (p *proc) Pid() int {
 	}
 	return p.cmd.Process.Pid
 }
+
+// startOnFreePort starts a server on a port FreePort picked and waits until
+// ready succeeds. FreePort's port can be taken by another process before
+// the server binds it, so a start-up that failed that way is retried on a
+// new port (three tries in all). launch starts the process for a port (and
+// records the port where its caller keeps it); a failed attempt's process
+// is stopped with stopSig.
+func startOnFreePort(ctx context.Context, what string, stopSig syscall.Signal,
+	launch func(port int) (*proc, error), ready func(context.Context) error) (*proc, error) {
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		p, err := launch(port)
+		if err != nil {
+			return nil, err
+		}
+		if lastErr = p.waitReady(ctx, what, ready); lastErr == nil {
+			return p, nil
+		}
+		_ = p.stop(stopSig, 5*time.Second)
+		if !portTaken(lastErr) {
+			return nil, lastErr
+		}
+	}
+	return nil, lastErr
+}
+
+// portTaken reports whether a start-up failure (whose text carries the
+// server's log tail) says the port was already bound.
+func portTaken(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "in use") || strings.Contains(s, "Cannot bind")
+}

@@ -233,52 +233,36 @@ func (s *SSHD) config(port int, extra []string) string {
 }
 
 func (s *SSHD) start(ctx context.Context, sshd string, extra []string) error {
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := FreePort()
-		if err != nil {
-			return err
-		}
+	var err error
+	s.proc, err = startOnFreePort(ctx, "sshd", syscall.SIGKILL, func(port int) (*proc, error) {
 		s.Port = port
 		s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(port))
 		cfgPath := filepath.Join(s.Dir, "sshd_config")
 		if err := os.WriteFile(cfgPath, []byte(s.config(port, extra)), 0o644); err != nil {
-			return fmt.Errorf("testenv: write sshd_config: %w", err)
+			return nil, fmt.Errorf("testenv: write sshd_config: %w", err)
 		}
 		_ = os.Truncate(s.LogPath, 0)
 		// -D: stay in the foreground (we own the process); -e: log to stderr (our log file).
-		s.proc, err = startProc(nil, baseEnv(s.Dir), s.LogPath, syscall.SIGTERM, sshd, "-D", "-e", "-f", cfgPath)
+		return startProc(nil, baseEnv(s.Dir), s.LogPath, syscall.SIGTERM, sshd, "-D", "-e", "-f", cfgPath)
+	}, func(ctx context.Context) error {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", s.Addr)
 		if err != nil {
 			return err
 		}
-		lastErr = s.proc.waitReady(ctx, "sshd", func(ctx context.Context) error {
-			var d net.Dialer
-			conn, err := d.DialContext(ctx, "tcp", s.Addr)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-			banner, err := bufio.NewReader(conn).ReadString('\n')
-			if err != nil {
-				return err
-			}
-			if !strings.HasPrefix(banner, "SSH-2.0-") {
-				return fmt.Errorf("unexpected banner %q", banner)
-			}
-			return nil
-		})
-		if lastErr == nil {
-			break
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		banner, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return err
 		}
-		_ = s.proc.stop(syscall.SIGKILL, 5*time.Second)
-		s.proc = nil
-		if !strings.Contains(lastErr.Error(), "already in use") && !strings.Contains(lastErr.Error(), "Cannot bind") {
-			return lastErr
+		if !strings.HasPrefix(banner, "SSH-2.0-") {
+			return fmt.Errorf("unexpected banner %q", banner)
 		}
-	}
-	if lastErr != nil {
-		return lastErr
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	s.KnownHostsLine = knownhosts.Line([]string{s.Addr}, s.HostKey)
 	s.KnownHostsFile = filepath.Join(s.Dir, "known_hosts")
