@@ -19,8 +19,9 @@ import (
 // logins with gateway tokens are refused meanwhile (verification fails
 // closed). A missing file is an empty list.
 //
-// A non-positive interval means one second. fn runs on the watching goroutine: a slow fn delays the next poll. Without
-// a data_dir there is nothing to watch and WatchRevocations returns at once.
+// A non-positive interval means one second. fn runs on the watching
+// goroutine: a slow fn delays the next poll. Without a data_dir there is
+// nothing to watch and WatchRevocations returns at once.
 func (a *Authenticator) WatchRevocations(ctx context.Context, interval time.Duration, fn func(ids []string)) {
 	if a.revoked.path == "" {
 		return
