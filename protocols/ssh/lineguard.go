@@ -105,6 +105,29 @@ func (g *lineGuard) quietFor(ctx context.Context, d, bound time.Duration) {
 	}
 }
 
+// awaitEcho waits, at most bound, until the server has written something
+// since the last key was forwarded: the shell's echo or redraw of what was
+// typed. On a loaded machine the shell can be slower than settle, and a
+// screen read before its echo would judge the line as it was before the
+// keys (a recalled or edited command would pass unseen). Keys that echo
+// nothing (a password) cost one bound per Enter.
+func (g *lineGuard) awaitEcho(ctx context.Context, bound time.Duration) {
+	deadline := time.Now().Add(bound)
+	for {
+		g.mu.Lock()
+		echoed := !g.lastOutput.Before(g.lastInput)
+		g.mu.Unlock()
+		if echoed || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
 // beginLine notes where a new input line starts (just after the prompt).
 func (g *lineGuard) beginLine(ctx context.Context) {
 	g.mu.Lock()
@@ -291,6 +314,7 @@ func (g *lineGuard) enter(ctx context.Context, up io.Writer, key []byte, forward
 		// Enter on a line nobody typed on: an empty line or a redraw.
 		g.beginLine(ctx)
 	}
+	g.awaitEcho(ctx, maxSettle)
 	g.quiet(ctx)
 	cands, ok := g.lines()
 	line := ""
