@@ -60,6 +60,10 @@ func NewTokenID() (string, error) {
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("token id: %w", err)
 	}
+	// The first character then comes from A-Z a-f, never "-": an id is
+	// passed on command lines (`sluice token revoke ID`), where a leading
+	// "-" reads as a flag. 127 random bits remain.
+	b[0] &= 0x7f
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 

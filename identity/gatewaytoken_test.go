@@ -218,3 +218,16 @@ func parseAndNew(t *testing.T, yaml string) (*identity.Authenticator, error) {
 	}
 	return identity.New(cfg)
 }
+
+// Token ids go on command lines: none may start with "-" (a flag to the CLI).
+func TestNewTokenIDNeverLooksLikeAFlag(t *testing.T) {
+	for range 2000 {
+		id, err := identity.NewTokenID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(id) != 22 || id[0] == '-' || id[0] == '_' {
+			t.Fatalf("token id %q", id)
+		}
+	}
+}

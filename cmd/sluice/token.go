@@ -75,7 +75,9 @@ func newTokenRevokeCmd() *cobra.Command {
 		Short: "Revoke a gateway token by its id or by the token itself",
 		Long: `Add the token's id to the revocation list in data_dir. A running gateway
 re-reads the list on the next gateway-token login, so the token is refused
-("token revoked") from then on. Sessions already open are not ended.`,
+("token revoked") from then on, and ends the sessions already open with it
+within about 2 seconds. An id that starts with "-" (issued by earlier
+releases) goes after "--": sluice token revoke --config F -- -abc...`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, cfg, err := tokenAuthenticator(cfgPath)

@@ -91,6 +91,10 @@ func TestTokenIssueAndRevoke(t *testing.T) {
 	if _, err := auth.Password(ctx, "ci-deploy", tok2); !errors.Is(err, identity.ErrTokenRevoked) {
 		t.Fatalf("after revoke by id: %v", err)
 	}
+	// Ids from earlier releases could start with "-": they go after "--".
+	if out, errOut, err := runTokenCLI(t, "token", "revoke", "--config", cfgPath, "--", "-7rJg5WqCprufY-MJnNX4w"); err != nil || !strings.Contains(out, "revoked token -7rJg5WqCprufY-MJnNX4w") {
+		t.Fatalf("revoke an id starting with -: %v %q %q", err, out, errOut)
+	}
 }
 
 func TestTokenUsageErrors(t *testing.T) {
