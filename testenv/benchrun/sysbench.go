@@ -109,6 +109,19 @@ func runMySQL(ctx context.Context, o options, w io.Writer) error {
 				l.pid = h.Pid()
 			}
 			legs = append(legs, l)
+		case "gorelay":
+			l := leg{name: name}
+			cmd, addr, err := startGoRelay(ctx, m.Addr)
+			if err != nil {
+				l.err = err
+				fmt.Fprintf(w, "leg gorelay unavailable: %v\n", err)
+			} else {
+				defer stopGoRelay(cmd)
+				host, port := splitHostPort(addr)
+				endpoints[name] = mysqlLeg{host: host, port: port, user: m.User, password: m.Password}
+				l.pid = cmd.Process.Pid
+			}
+			legs = append(legs, l)
 		case "sluice":
 			l := leg{name: name}
 			g, err := startSluiceMySQL(ctx, o, work, m)
