@@ -168,6 +168,9 @@ type connState struct {
 	rowBuf   []byte
 	values   [][]byte
 	lastCols []columnDef
+	// lastNames is the last result's column names as given to the query
+	// log; shared read-only, replaced (never modified) when they change.
+	lastNames []string
 }
 
 func (st *connState) deprecateEOF() bool { return st.caps&gm.CLIENT_DEPRECATE_EOF != 0 }

@@ -172,7 +172,12 @@ type columnDef struct {
 
 // parseColumnDef decodes a ColumnDefinition41 packet. The raw packet is
 // relayed unchanged; only this summary is kept.
-func parseColumnDef(p []byte) (columnDef, error) {
+func parseColumnDef(p []byte) (columnDef, error) { return parseColumnDefLike(p, nil) }
+
+// parseColumnDefLike is parseColumnDef reusing prev's strings where they are
+// equal: a session that runs the same statement repeatedly gets the same
+// definitions back every time, and should not allocate them again.
+func parseColumnDefLike(p []byte, prev *columnDef) (columnDef, error) {
 	var c columnDef
 	var strs [6][]byte
 	pos := 0
@@ -193,12 +198,24 @@ func parseColumnDef(p []byte) (columnDef, error) {
 	if len(p) < pos+10 {
 		return c, errMalformed
 	}
-	c.Table, c.OrgTable = string(strs[2]), string(strs[3])
-	c.Name, c.OrgName = string(strs[4]), string(strs[5])
+	var old columnDef
+	if prev != nil {
+		old = *prev
+	}
+	c.Table, c.OrgTable = reuseString(old.Table, strs[2]), reuseString(old.OrgTable, strs[3])
+	c.Name, c.OrgName = reuseString(old.Name, strs[4]), reuseString(old.OrgName, strs[5])
 	c.Charset = binary.LittleEndian.Uint16(p[pos:])
 	c.Type = p[pos+6]
 	c.Flags = binary.LittleEndian.Uint16(p[pos+7:])
 	return c, nil
+}
+
+// reuseString is old when it equals b, else a new string of b.
+func reuseString(old string, b []byte) string {
+	if old == string(b) { // compared without converting
+		return old
+	}
+	return string(b)
 }
 
 // decodeTextRow splits a text-protocol row into values (nil = NULL). The

@@ -87,13 +87,18 @@ func (e *Engine) relayResultSet(st *connState, run *queryRun, stmt *preparedStmt
 	if err := cl.w.Write(first); err != nil {
 		return false, err
 	}
-	cols := st.lastCols[:0]
-	for range n {
+	prev := st.lastCols
+	cols := prev[:0]
+	for i := range int(n) {
 		p, err := up.r.Read()
 		if err != nil {
 			return false, fmt.Errorf("reading column definition: %w", err)
 		}
-		c, err := parseColumnDef(p)
+		var like *columnDef
+		if i < len(prev) {
+			like = &prev[i] // not yet overwritten: cols[i] is written below
+		}
+		c, err := parseColumnDefLike(p, like)
 		if err != nil {
 			return false, fmt.Errorf("upstream column definition: %w", err)
 		}
@@ -103,7 +108,7 @@ func (e *Engine) relayResultSet(st *connState, run *queryRun, stmt *preparedStmt
 		}
 	}
 	st.lastCols = cols
-	if stmt != nil {
+	if stmt != nil && !slices.Equal(stmt.cols, cols) {
 		stmt.cols = slices.Clone(cols)
 	}
 	if !st.deprecateEOF() {
@@ -121,12 +126,25 @@ func (e *Engine) relayResultSet(st *connState, run *queryRun, stmt *preparedStmt
 	}
 	run.tag = "SELECT"
 	if run.columns == nil {
-		run.columns = make([]string, len(cols))
-		for i, c := range cols {
-			run.columns[i] = c.Name
-		}
+		run.columns = st.columnNames(cols)
 	}
 	return e.relayRows(st, run, cols, stmt != nil)
+}
+
+// columnNames is the names of cols for the query log.
+func (st *connState) columnNames(cols []columnDef) []string {
+	same := len(st.lastNames) == len(cols)
+	for i := 0; same && i < len(cols); i++ {
+		same = st.lastNames[i] == cols[i].Name
+	}
+	if !same {
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
+		st.lastNames = names
+	}
+	return st.lastNames
 }
 
 // relayRows streams rows up to the result's terminator. more is true when

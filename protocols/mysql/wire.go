@@ -35,6 +35,7 @@ type packetReader struct {
 	// seq is the sequence id of the exchange, shared with the leg's writer:
 	// within one command both directions count on one sequence.
 	seq *uint8
+	hdr [4]byte // here, not on the stack: passed to io.ReadFull it would escape per packet
 }
 
 func newPacketReader(r io.Reader, max int, seq *uint8) *packetReader {
@@ -48,8 +49,8 @@ func (r *packetReader) reset(rd io.Reader) { r.br.Reset(rd) }
 func (r *packetReader) Read() ([]byte, error) {
 	r.buf = r.buf[:0]
 	for {
-		var hdr [4]byte
-		if _, err := io.ReadFull(r.br, hdr[:]); err != nil {
+		hdr := r.hdr[:]
+		if _, err := io.ReadFull(r.br, hdr); err != nil {
 			return nil, err
 		}
 		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
@@ -89,6 +90,7 @@ func grow(b []byte, n int) []byte {
 type packetWriter struct {
 	bw  *bufio.Writer
 	seq *uint8
+	hdr [4]byte // here, not on the stack: passed to bufio it would escape per packet
 }
 
 func newPacketWriter(w io.Writer, seq *uint8) *packetWriter {
@@ -101,9 +103,9 @@ func (w *packetWriter) reset(wr io.Writer) { w.bw.Reset(wr) }
 func (w *packetWriter) Write(payload []byte) error {
 	for {
 		n := min(len(payload), maxPayloadChunk)
-		hdr := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), *w.seq}
+		w.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), *w.seq}
 		*w.seq++
-		if _, err := w.bw.Write(hdr[:]); err != nil {
+		if _, err := w.bw.Write(w.hdr[:]); err != nil {
 			return err
 		}
 		if _, err := w.bw.Write(payload[:n]); err != nil {

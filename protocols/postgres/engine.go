@@ -268,6 +268,7 @@ type relay struct {
 	toUp     *outbuf
 
 	pending    pendingQueue
+	shapes     shapeCache              // server loop only
 	stmts      map[string]*stmtState   // client loop only
 	portals    map[string]*portalState // client loop only
 	seq        int64                   // client loop only

@@ -41,8 +41,8 @@ type pendingItem struct {
 type stmtState struct {
 	text     string
 	decision policy.Decision
-	// fields is the statement's result description, learned from the server.
-	fields atomic.Pointer[[]policy.Field]
+	// shape is the statement's result description, learned from the server.
+	shape atomic.Pointer[resultShape]
 }
 
 // portalState is a bound portal.
@@ -50,7 +50,7 @@ type portalState struct {
 	stmt    *stmtState
 	formats []int16 // result format codes from Bind
 	params  []string
-	fields  atomic.Pointer[[]policy.Field]
+	shape   atomic.Pointer[resultShape]
 }
 
 // queryEntry accumulates one query-log line until its statement completes.

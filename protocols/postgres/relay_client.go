@@ -161,7 +161,7 @@ func (r *relay) onExecute(m *pgproto3.Execute) {
 		p = &portalState{stmt: &stmtState{}}
 	}
 	e := r.newEntry(p.stmt.text, p.params, p.stmt.decision)
-	if p.stmt.decision.Mask != nil && p.fields.Load() == nil && p.stmt.fields.Load() == nil {
+	if p.stmt.decision.Mask != nil && p.shape.Load() == nil && p.stmt.shape.Load() == nil {
 		// Masking needs the column types; the client never asked for them.
 		// Ask on its behalf and keep the answer from it.
 		r.forward(pendingItem{kind: expDescribePortal, portal: p, swallow: true}, &pgproto3.Describe{ObjectType: 'P', Name: m.Portal})

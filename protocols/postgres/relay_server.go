@@ -46,21 +46,21 @@ func (r *relay) serverLoop() error {
 			}
 		case *pgproto3.RowDescription:
 			it, _ := r.pending.front()
-			fields := describeFields(m.Fields, nil)
+			shape := r.shapes.fromDescription(m.Fields)
 			switch it.kind {
 			case expDescribeStmt:
 				r.pending.pop()
 				if it.stmt != nil {
-					it.stmt.fields.Store(&fields)
+					it.stmt.shape.Store(shape)
 				}
 			case expDescribePortal:
 				r.pending.pop()
 				if it.portal != nil {
-					it.portal.fields.Store(&fields)
+					it.portal.shape.Store(shape)
 				}
 				forward = !it.swallow
 			case expQuery:
-				cur = r.startResult(it.entry, it.entry.decision.Mask, fields, m.Fields)
+				cur = r.startResult(it.entry, it.entry.decision.Mask, shape)
 			}
 		case *pgproto3.NoData:
 			it, _ := r.pending.pop()
@@ -148,17 +148,16 @@ func (rs *resultState) noteMasked(names []string) {
 	}
 }
 
-// startResult prepares masking and sampling for a result set.
-func (r *relay) startResult(e *queryEntry, mask *policy.ResultMask, fields []policy.Field, raw []pgproto3.FieldDescription) resultState {
+// startResult prepares masking and sampling for a result set. shape is nil
+// when nothing described the result.
+func (r *relay) startResult(e *queryEntry, mask *policy.ResultMask, shape *resultShape) resultState {
 	rs := resultState{entry: e}
+	if shape != nil {
+		rs.fields, rs.columns = shape.fields, shape.columns
+	}
 	if mask != nil {
-		rs.masker = mask.Columns(fields)
+		rs.masker = mask.Columns(rs.fields)
 	}
-	rs.columns = make([]string, len(raw))
-	for i, f := range raw {
-		rs.columns[i] = string(f.Name)
-	}
-	rs.fields = fields
 	if e != nil && e.columns == nil {
 		e.columns = rs.columns
 	}
@@ -168,26 +167,19 @@ func (r *relay) startResult(e *queryEntry, mask *policy.ResultMask, fields []pol
 // executeResult prepares the result of an Execute from what Describe told us.
 func (r *relay) executeResult(it pendingItem) resultState {
 	p := it.portal
-	var fields []policy.Field
-	if fp := p.fields.Load(); fp != nil {
-		fields = *fp
-	} else if sp := p.stmt.fields.Load(); sp != nil {
-		// A statement Describe reports text format; Bind chose the real formats.
-		fields = withFormats(*sp, p.formats)
-	}
-	raw := make([]pgproto3.FieldDescription, len(fields))
-	for i, f := range fields {
-		raw[i] = pgproto3.FieldDescription{Name: []byte(f.Name)}
-		if f.Binary {
-			raw[i].Format = 1
+	shape := p.shape.Load()
+	if shape == nil {
+		if st := p.stmt.shape.Load(); st != nil {
+			// A statement Describe reports text format; Bind chose the real formats.
+			shape = r.shapes.withFormats(st, p.formats)
 		}
 	}
 	var mask *policy.ResultMask
 	if it.entry != nil {
 		mask = it.entry.decision.Mask
 	}
-	rs := r.startResult(it.entry, mask, fields, raw)
-	if mask != nil && rs.masker == nil && len(fields) == 0 {
+	rs := r.startResult(it.entry, mask, shape)
+	if mask != nil && rs.masker == nil && len(rs.fields) == 0 {
 		// No description at all: fail closed by masking every column.
 		rs.masker = mask.Columns(nil)
 	}
