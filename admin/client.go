@@ -125,6 +125,9 @@ func (c *Client) Sessions(ctx context.Context, f session.Filter) ([]session.Reco
 	if f.Status != "" {
 		q.Set("status", string(f.Status))
 	}
+	if f.CredentialID != "" {
+		q.Set("credential", f.CredentialID)
+	}
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}

@@ -133,13 +133,13 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request, _ *princip
 	writeJSON(w, http.StatusOK, SessionList{Sessions: recs})
 }
 
-// parseFilter reads ?target=&identity=&protocol=&status=&since=&limit=.
+// parseFilter reads ?target=&identity=&protocol=&status=&credential=&since=&limit=.
 // since is an RFC 3339 time or a duration back from now ("2h").
 func parseFilter(r *http.Request) (session.Filter, error) {
 	q := r.URL.Query()
 	f := session.Filter{
 		Target: q.Get("target"), Identity: q.Get("identity"), Protocol: q.Get("protocol"),
-		Status: session.Status(q.Get("status")), Limit: defaultLimit,
+		Status: session.Status(q.Get("status")), CredentialID: q.Get("credential"), Limit: defaultLimit,
 	}
 	if v := q.Get("since"); v != "" {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {

@@ -224,7 +224,8 @@ func TestSessionsEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := g.store.Open(ctx, session.Info{Protocol: "ssh", Target: "web1", Identity: "bob", ClientAddr: "127.0.0.1:5556"}, session.Recording{})
+	other, err := g.store.Open(ctx, session.Info{Protocol: "ssh", Target: "web1", Identity: "bob", ClientAddr: "127.0.0.1:5556",
+		AuthMethod: "gateway-token", CredentialID: "tok-bob"}, session.Recording{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +242,10 @@ func TestSessionsEndpoints(t *testing.T) {
 	only, err := c.Sessions(ctx, session.Filter{Target: "appdb", Since: time.Now().Add(-time.Hour), Limit: 5})
 	if err != nil || len(only) != 1 || only[0].ID != s.ID() {
 		t.Fatalf("filtered: %+v, %v", only, err)
+	}
+	byToken, err := c.Sessions(ctx, session.Filter{CredentialID: "tok-bob"})
+	if err != nil || len(byToken) != 1 || byToken[0].ID != other.ID() {
+		t.Fatalf("by credential: %+v, %v", byToken, err)
 	}
 	rec, err := c.Session(ctx, s.ID())
 	if err != nil || rec.Identity != "alice" {

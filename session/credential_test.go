@@ -29,6 +29,13 @@ func TestCredentialIDRecorded(t *testing.T) {
 		if err != nil || len(recs) != 1 || recs[0].CredentialID != "tok-1" {
 			t.Fatalf("%s: list %+v %v", when, recs, err)
 		}
+		recs, err = st.List(ctx, Filter{CredentialID: "tok-1"})
+		if err != nil || len(recs) != 1 || recs[0].ID != withTok.ID() {
+			t.Fatalf("%s: list by credential: %+v %v", when, recs, err)
+		}
+		if recs, err = st.List(ctx, Filter{CredentialID: "tok-2"}); err != nil || len(recs) != 0 {
+			t.Fatalf("%s: list by another credential: %+v %v", when, recs, err)
+		}
 	}
 	check("live")
 	if err := withTok.Close(StatusOK, nil); err != nil {
@@ -115,6 +122,9 @@ func TestOpenIndexOfOlderRelease(t *testing.T) {
 		t.Fatalf("read-only open of an old index: %v", err)
 	}
 	checkOld(ro, "read-only")
+	if recs, err := ro.List(ctx, Filter{CredentialID: "tok-9"}); err != nil || len(recs) != 0 {
+		t.Fatalf("read-only: list by credential in an index without the column: %+v %v", recs, err)
+	}
 	if err := ro.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +142,9 @@ func TestOpenIndexOfOlderRelease(t *testing.T) {
 		}
 		if r, err := st.Get(ctx, s.ID()); err != nil || r.CredentialID != "tok-9" {
 			t.Fatalf("new session in an upgraded index: %+v %v", r, err)
+		}
+		if recs, err := st.List(ctx, Filter{CredentialID: "tok-9"}); err != nil || len(recs) < 1 || recs[0].ID != s.ID() {
+			t.Fatalf("upgraded: list by credential: %+v %v", recs, err)
 		}
 		if err := st.Close(); err != nil {
 			t.Fatal(err)

@@ -40,6 +40,11 @@ CREATE INDEX IF NOT EXISTS sessions_protocol ON sessions(protocol, start_ns DESC
 CREATE INDEX IF NOT EXISTS sessions_status   ON sessions(status, start_ns DESC);
 `
 
+// laterIndexes index added columns; created once the columns exist.
+const laterIndexes = `
+CREATE INDEX IF NOT EXISTS sessions_credential ON sessions(credential_id, start_ns DESC);
+`
+
 // addedColumns are the columns added to the sessions table after its first
 // release, with their definitions: opening an index created before adds
 // them (ALTER TABLE), and a read-only open of such an index reads them as ”.
@@ -55,6 +60,9 @@ type index struct {
 	// columns is what get and list select: selectColumns, with ''
 	// for an added column a read-only open found missing.
 	columns string
+	// noCredentialID: a read-only open of an index from before
+	// credential_id; no session in it has one.
+	noCredentialID bool
 }
 
 func indexDSN(path string, readOnly bool) string {
@@ -85,6 +93,10 @@ func openIndex(ctx context.Context, path string, readOnly bool) (*index, error) 
 			w.Close()
 			return nil, fmt.Errorf("upgrade index %s: %w", path, err)
 		}
+		if _, err := w.ExecContext(ctx, laterIndexes); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("upgrade index %s: %w", path, err)
+		}
 		ix.w = w
 	}
 	r, err := sql.Open("sqlite", indexDSN(path, true))
@@ -110,6 +122,7 @@ func openIndex(ctx context.Context, path string, readOnly bool) (*index, error) 
 			ix.columns = strings.Replace(ix.columns, c.name, "'' AS "+c.name, 1)
 		}
 	}
+	ix.noCredentialID = !have["credential_id"]
 	return ix, nil
 }
 
@@ -261,6 +274,13 @@ func (ix *index) list(ctx context.Context, f Filter) ([]Record, error) {
 	}
 	if f.Status != "" {
 		add("status = ?", string(f.Status))
+	}
+	if f.CredentialID != "" {
+		if ix.noCredentialID {
+			where = append(where, "0") // the column's value would be '' everywhere
+		} else {
+			add("credential_id = ?", f.CredentialID)
+		}
 	}
 	if !f.Since.IsZero() {
 		add("start_ns >= ?", f.Since.UnixNano())

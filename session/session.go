@@ -95,8 +95,11 @@ type Filter struct {
 	Identity string
 	Protocol string
 	Status   Status
-	Since    time.Time
-	Limit    int
+	// CredentialID selects the sessions opened with one gateway token
+	// (Record.CredentialID): what a revoked token was used for.
+	CredentialID string
+	Since        time.Time
+	Limit        int
 }
 
 // Record is a session's index row.

@@ -100,7 +100,7 @@ func newSessionsCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "sessions [--target T] [--user U] [--protocol P] [--since 1h|RFC3339] [--limit N] [--json]",
+		Use:   "sessions [--target T] [--user U] [--protocol P] [--status S] [--credential TOKEN-ID] [--since 1h|RFC3339] [--limit N] [--json]",
 		Short: "List recorded sessions, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -148,6 +148,7 @@ func newSessionsCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.Identity, "user", "", "only sessions of this identity")
 	cmd.Flags().StringVar(&f.Protocol, "protocol", "", "only this protocol (postgres, mysql, ssh, command)")
 	cmd.Flags().StringVar(&status, "status", "", "only this status (active, closed, failed, killed)")
+	cmd.Flags().StringVar(&f.CredentialID, "credential", "", "only sessions opened with this gateway token id (see `sluice token list`)")
 	cmd.Flags().StringVar(&since, "since", "", "only sessions started since a duration ago (1h, 2d) or a time (RFC3339)")
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many sessions (0 = all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -45,7 +45,8 @@ func recordSessions(t *testing.T) (dataDir, cfgPath string, db, shell session.Re
 	}
 	defer st.Close()
 	ctx := context.Background()
-	s, err := st.Open(ctx, session.Info{Protocol: "postgres", Target: "appdb", Identity: "alice", ClientAddr: "127.0.0.1:1"}, session.Recording{})
+	s, err := st.Open(ctx, session.Info{Protocol: "postgres", Target: "appdb", Identity: "alice", ClientAddr: "127.0.0.1:1",
+		AuthMethod: "gateway-token", CredentialID: "tok-abc"}, session.Recording{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +86,17 @@ func TestSessionsCommand(t *testing.T) {
 	var recs []session.Record
 	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 || recs[0].ID != db.ID || recs[0].Queries != 1 {
 		t.Fatalf("json %q: %v", out, err)
+	}
+	out, err = runCLI(t, "sessions", "--data-dir", dataDir, "--credential", "tok-abc", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 || recs[0].ID != db.ID {
+		t.Fatalf("--credential json %q: %v", out, err)
+	}
+	out, _ = runCLI(t, "sessions", "--data-dir", dataDir, "--credential", "tok-other")
+	if !strings.Contains(out, "(no sessions)") {
+		t.Fatalf("--credential of another token: %s", out)
 	}
 	out, _ = runCLI(t, "sessions", "--data-dir", dataDir, "--user", "nobody")
 	if !strings.Contains(out, "(no sessions)") {
