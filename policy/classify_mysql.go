@@ -124,7 +124,9 @@ func mysqlKind(n ast.Node) string {
 		return "lock"
 	case *ast.DoStmt:
 		return "do"
-	case *ast.FlushStmt, *ast.KillStmt, *ast.ShutdownStmt:
+	case *ast.KillStmt:
+		return "kill"
+	case *ast.FlushStmt, *ast.ShutdownStmt:
 		_ = x
 		return "other"
 	}

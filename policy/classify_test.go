@@ -106,6 +106,8 @@ var mysqlClassifyCases = []classifyCase{
 	{sql: "SELECT * FROM t INTO OUTFILE '/tmp/x'", kind: "select", also: []string{"copy"}, tables: []string{"t"}},
 	{sql: "LOAD DATA INFILE '/tmp/x' INTO TABLE t", kind: "copy", tables: []string{"t"}},
 	{sql: "/*!40000 DROP TABLE t */", kind: "drop", tables: []string{"t"}},
+	{sql: "KILL QUERY 12", kind: "kill"},
+	{sql: "PREPARE s FROM 'KILL 12'", kind: "prepare", also: []string{"kill"}},
 	{sql: "SELECT 1 /*!, (SELECT COUNT(*) FROM secrets) */", kind: "select", tables: []string{"secrets"}, functions: []string{"count"}},
 	{sql: "INSERT INTO t (a) VALUES (1)", kind: "insert", tables: []string{"t"}},
 	{sql: "REPLACE INTO t VALUES (1)", kind: "insert", tables: []string{"t"}},

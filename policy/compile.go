@@ -72,7 +72,7 @@ var knownKinds = []string{
 	"transaction", "explain", "vacuum", "analyze", "prepare", "execute",
 	"deallocate", "listen", "notify", "unlisten", "lock", "declare", "fetch",
 	"close", "discard", "reindex", "cluster", "checkpoint", "comment", "rename",
-	"refresh", "load", "use", "other", "unparseable",
+	"refresh", "load", "use", "kill", "other", "unparseable",
 }
 
 func parseAction(s string, def Action) (Action, bool) {

@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	gm "github.com/go-mysql-org/go-mysql/mysql"
@@ -187,10 +188,50 @@ func TestKillParse(t *testing.T) {
 		{"KILL USER bob", true, true, false, 0},
 		{"/* x */ KILL QUERY 1", true, true, false, 0},
 		{"SELECT 'KILL 1'", false, false, false, 0},
+		// Anywhere the server would run it, a KILL is refused unless it
+		// is the one mapped form.
+		{"SELECT 1; KILL 5", true, true, false, 0},
+		{"SELECT 1;kill 5", true, true, false, 0},
+		{"-- note\nKILL 5", true, true, false, 0},
+		{"# note\nKILL 5", true, true, false, 0},
+		{"/*! KILL 5 */", true, true, false, 0},
+		{"/*!50000KILL 5 */", true, true, false, 0},
+		{"/*M!100000 KILL 5 */", true, true, false, 0},
+		{`SELECT 'a\' KILL 5 -- '`, true, true, false, 0}, // NO_BACKSLASH_ESCAPES: the literal ends at \'
+		{"SELECT \"a\"\"b\" ; KILL 5", true, true, false, 0},
+		// Not code: literals, quoted identifiers, comments, longer words.
+		{"SELECT `kill` FROM t", false, false, false, 0},
+		{"SELECT \"kill\"", false, false, false, 0},
+		{`SELECT 'it''s KILL 1'`, false, false, false, 0},
+		{"SELECT skill, killed FROM t", false, false, false, 0},
+		{"/* KILL 5 */ SELECT 1", false, false, false, 0},
+		{"SELECT 1 -- KILL 5", false, false, false, 0},
+		{"SELECT 1 # KILL 5", false, false, false, 0},
+		{"SELECT 1 /*+ KILL 5 */", false, false, false, 0},
+		{"SELECT 1--1", false, false, false, 0},
 	} {
 		k, ok, unsupp := parseKill(c.sql)
 		if ok != c.ok || unsupp != c.unsupp || (ok && !unsupp && (k.query != c.query || k.id != c.id)) {
 			t.Errorf("%q: got %+v ok=%v unsupported=%v", c.sql, k, ok, unsupp)
 		}
 	}
+}
+
+// FuzzMentionsKill: the KILL scan never panics, finds nothing in a text
+// without the letters, and agrees with parseKill.
+func FuzzMentionsKill(f *testing.F) {
+	for _, s := range []string{"KILL 5", "SELECT 1; KILL 5", "/*! KILL 5 */", "/*M!1 kill 1*/", "-- x\nKILL 1",
+		`SELECT 'a\' KILL 5 -- '`, "SELECT `kill`", "/* unterminated", "'unterminated", "/*!", "-", "--", "#"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		got := mentionsKill(sql)
+		if got && !strings.Contains(strings.ToLower(sql), "kill") {
+			t.Fatalf("%q: KILL found in a text without one", sql)
+		}
+		_, ok, _ := parseKill(sql)
+		if ok != got {
+			t.Fatalf("%q: parseKill ok=%v, mentionsKill=%v", sql, ok, got)
+		}
+	})
 }

@@ -2,9 +2,12 @@ package mysql
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluice-gw/sluice/policy"
 )
 
 // connRegistry maps the connection ids the gateway issues to clients (in
@@ -61,13 +64,11 @@ func (r *connRegistry) lookup(id uint32, identity string) *liveConn {
 }
 
 // killStmt is `KILL [HARD|SOFT] [CONNECTION|QUERY] [ID] n` (MySQL and
-// MariaDB forms). Comments and other forms (KILL USER, KILL QUERY ID of a
-// statement) fall through to the upstream untouched only when they cannot
-// name a thread: see parseKill.
+// MariaDB forms), alone in the text: the one form the gateway maps to an
+// upstream thread. Any other text with a KILL in it (comments before it,
+// other statements around it, KILL USER, an executable comment) is
+// refused: see parseKill.
 var killStmt = regexp.MustCompile(`(?is)^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(CONNECTION\s+|QUERY\s+)?(?:ID\s+)?([0-9]+)\s*;?\s*$`)
-
-// killAny matches anything that starts like a KILL statement.
-var killAny = regexp.MustCompile(`(?is)^\s*(/\*.*?\*/\s*)*KILL\b`)
 
 // killRequest is a parsed KILL statement.
 type killRequest struct {
@@ -75,11 +76,23 @@ type killRequest struct {
 	id    uint32
 }
 
-// parseKill recognises KILL statements. ok is false for SQL that is not a
-// KILL; unsupported is true for a KILL the gateway cannot map (it would
+// preparesKill reports whether the judged text prepares a KILL (PREPARE s
+// FROM 'KILL n'), which EXECUTE would run later with an upstream thread id.
+// Only a judged text (a target with a policy) carries its statements.
+func preparesKill(d policy.Decision) bool {
+	for _, s := range d.Statements {
+		if slices.Contains(s.Also, "kill") {
+			return true
+		}
+	}
+	return false
+}
+
+// parseKill recognises KILL statements. ok is false for SQL with no KILL
+// in it; unsupported is true for a KILL the gateway cannot map (it would
 // name an upstream thread or user directly) and must refuse.
 func parseKill(sql string) (req killRequest, ok, unsupported bool) {
-	if !killAny.MatchString(sql) {
+	if !mentionsKill(sql) {
 		return req, false, false
 	}
 	m := killStmt.FindStringSubmatch(sql)

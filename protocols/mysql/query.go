@@ -98,6 +98,13 @@ func (e *Engine) review(ctx context.Context, st *connState, run *queryRun) {
 	run.reviewer, run.reason = out.Reviewer, out.Reason
 	outcome := "denied"
 	switch {
+	case ctx.Err() != nil:
+		// The session was killed while the statement waited: it does not
+		// run, whatever the outcome, and the client hears why.
+		run.logDecision = "review-denied"
+		outcome = "cancelled"
+		run.reason = "cancelled: session ended"
+		run.refusal = killedError(context.Cause(ctx))
 	case out.Approved:
 		run.logDecision = "review-approved"
 		e.deps.Metrics.Approvals.WithLabelValues("approved").Inc()
@@ -152,10 +159,15 @@ func (e *Engine) query(ctx context.Context, st *connState, sql string) error {
 	if run.refusal != nil {
 		return e.finishRefused(st, run)
 	}
+	if preparesKill(run.decision) {
+		run.refusal = &clientError{code: gm.ER_NOT_SUPPORTED_YET, state: stateSyntaxOrAccess,
+			msg: "sluice: KILL cannot be prepared through the gateway; send it as a plain query"}
+		return e.finishRefused(st, run)
+	}
 	if k, isKill, unsupported := parseKill(sql); isKill {
 		if unsupported {
 			run.refusal = &clientError{code: gm.ER_NOT_SUPPORTED_YET, state: stateSyntaxOrAccess,
-				msg: "sluice: only KILL [CONNECTION|QUERY] <id> with a gateway connection id is supported"}
+				msg: "sluice: only KILL [CONNECTION|QUERY] <id>, alone in the query and with a gateway connection id, is supported"}
 			return e.finishRefused(st, run)
 		}
 		if !k.query {

@@ -216,3 +216,46 @@ func TestUpstreamTLSAndPlugins(t *testing.T) {
 		}
 	}
 }
+
+// TestKillHiddenInTextIsRefused: a KILL the gateway cannot map (after
+// another statement, in an executable comment, after a comment, prepared
+// from a string) never reaches the upstream, where it would name the
+// upstream thread of another identity's session (all gateway connections
+// share the target's upstream account).
+func TestKillHiddenInTextIsRefused(t *testing.T) {
+	g := startGateway(t, gatewayOptions{policy: benchPolicy})
+	victim := g.open(t, "bob", bobToken, "tls=skip-verify")
+	victim.SetMaxOpenConns(1)
+	var one int
+	if err := victim.QueryRow("SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	var upstreamID uint32
+	g.engine.conns.mu.Lock()
+	for _, c := range g.engine.conns.conns {
+		upstreamID = c.upstreamID
+	}
+	g.engine.conns.mu.Unlock()
+	if upstreamID == 0 {
+		t.Fatal("no registered connection")
+	}
+	attacker := g.open(t, "alice", aliceToken, "multiStatements=true")
+	for _, text := range []string{
+		"SELECT 1; KILL %d",
+		"/*! KILL %d */",
+		"-- x\nKILL CONNECTION %d",
+		"PREPARE s FROM 'KILL %d'",
+	} {
+		q := fmt.Sprintf(text, upstreamID)
+		_, err := attacker.Exec(q)
+		if me := mysqlErr(t, err); me.Number != gm.ER_NOT_SUPPORTED_YET || !strings.Contains(me.Message, "KILL") {
+			t.Errorf("%q: %v", q, me)
+		}
+	}
+	// The same connection (one allowed), never re-dialled: a kill would
+	// surface as an error here.
+	victim.SetConnMaxLifetime(0)
+	if err := victim.QueryRow("SELECT CONNECTION_ID()").Scan(&one); err != nil || uint32(one) != upstreamID {
+		t.Fatalf("the victim's connection: upstream thread %d, %v; want %d", one, err, upstreamID)
+	}
+}
