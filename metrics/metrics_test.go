@@ -1,10 +1,14 @@
 package metrics
 
 import (
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestHandlerExposesCounters(t *testing.T) {
@@ -23,4 +27,35 @@ func TestHandlerExposesCounters(t *testing.T) {
 			t.Errorf("metrics output lacks %q", want)
 		}
 	}
+}
+
+// TestDecisionCounters: cached counters count into the vector under the
+// right labels, from many goroutines at once; nil counts nothing.
+func TestDecisionCounters(t *testing.T) {
+	m := New()
+	d := m.DecisionCounters("mysql", "shop")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				d.Inc("allow", "")
+				if i%10 == 0 {
+					d.Inc("block", fmt.Sprintf("rule-%d", g%2))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range []struct {
+		action, rule string
+		want         float64
+	}{{"allow", "", 800}, {"block", "rule-0", 40}, {"block", "rule-1", 40}} {
+		if got := testutil.ToFloat64(m.Decisions.WithLabelValues("mysql", "shop", c.action, c.rule)); got != c.want {
+			t.Errorf("%s/%s = %v, want %v", c.action, c.rule, got, c.want)
+		}
+	}
+	var none *Metrics
+	none.DecisionCounters("mysql", "shop").Inc("allow", "") // must not panic
 }

@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	gm "github.com/go-mysql-org/go-mysql/mysql"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/identity"
+	"github.com/sluice-gw/sluice/metrics"
 	"github.com/sluice-gw/sluice/policy"
 	"github.com/sluice-gw/sluice/protocols/listener"
 	"github.com/sluice-gw/sluice/servertls"
@@ -54,7 +54,7 @@ type Engine struct {
 
 	// Counters resolved once: label hashing per message is measurable.
 	bytesIn, bytesOut prometheus.Counter
-	decisions         sync.Map // "action\x00rule" -> prometheus.Counter
+	decisions         *metrics.DecisionCounters
 }
 
 // New validates the target and prepares TLS and the upstream dialer.
@@ -92,19 +92,10 @@ func New(t *config.Target, deps listener.Deps) (*Engine, error) {
 		log:      log.With("protocol", protocolName, "target", t.Name),
 		bytesIn:  deps.Metrics.Bytes.WithLabelValues(protocolName, t.Name, "in"),
 		bytesOut: deps.Metrics.Bytes.WithLabelValues(protocolName, t.Name, "out"),
+
+		decisions: deps.Metrics.DecisionCounters(protocolName, t.Name),
 	}
 	return e, nil
-}
-
-// decisionCounter is the decisions counter for one action and rule.
-func (e *Engine) decisionCounter(action, rule string) prometheus.Counter {
-	key := action + "\x00" + rule
-	if c, ok := e.decisions.Load(key); ok {
-		return c.(prometheus.Counter)
-	}
-	c := e.deps.Metrics.Decisions.WithLabelValues(protocolName, e.target.Name, action, rule)
-	e.decisions.Store(key, c)
-	return c
 }
 
 // countingWriter counts the bytes sent to the client.

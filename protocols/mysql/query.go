@@ -54,7 +54,7 @@ func (e *Engine) judge(ctx context.Context, st *connState, sql string) *queryRun
 	run := &queryRun{sql: sql, start: time.Now()}
 	d := e.policy.CheckSQL(policy.MySQL, st.sub, sql)
 	run.decision = d
-	e.decisionCounter(d.Action.String(), d.Rule).Inc()
+	e.decisions.Inc(d.Action.String(), d.Rule)
 	switch d.Action {
 	case policy.Allow:
 		run.logDecision = "allow"

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluice-gw/sluice/config"
 	"github.com/sluice-gw/sluice/identity"
+	"github.com/sluice-gw/sluice/metrics"
 	"github.com/sluice-gw/sluice/policy"
 	"github.com/sluice-gw/sluice/protocols/listener"
 	"github.com/sluice-gw/sluice/session"
@@ -36,6 +37,8 @@ type Engine struct {
 	scram   scramVerifiers
 	views   policy.ViewsCache
 	log     *slog.Logger
+	// decisions counts every judged statement by action and rule.
+	decisions *metrics.DecisionCounters
 	// tokenSources: OIDC issuers or a gateway token key are configured, so a
 	// client may present a token SCRAM cannot carry.
 	tokenSources bool
@@ -57,6 +60,7 @@ func New(t *config.Target, deps listener.Deps, serverTLS *tls.Config) (*Engine, 
 	}
 	ids := deps.Config.Identity
 	return &Engine{target: t, deps: deps, tls: serverTLS, dialer: d, log: log.With("target", t.Name, "protocol", "postgres"),
+		decisions:    deps.Metrics.DecisionCounters("postgres", t.Name),
 		tokenSources: len(ids.OIDC) > 0 || ids.TokenKey != ""}, nil
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,8 +80,32 @@ func psqlRun(t *testing.T, dsn string, args ...string) (string, string, int) {
 }
 
 func TestPolicyBlockedDrop(t *testing.T) {
-	g := startGateway(t, guardedYAML)
+	adminAddr, err := testenv.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, guardedYAML+fmt.Sprintf("admin: {listen: %q, token: admintok}\n", adminAddr))
 	ctx := context.Background()
+	defer func() {
+		// Every judged statement is counted, allowed ones too.
+		if t.Failed() {
+			return
+		}
+		resp, err := http.Get("http://" + adminAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{
+			`sluice_decisions_total{action="allow",protocol="postgres",rule="",target="appdb"}`,
+			`sluice_decisions_total{action="block",protocol="postgres",rule="no-drops",target="appdb"}`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	}()
 
 	// psql, simple protocol: the error names the rule; the next command in
 	// the same session still runs.

@@ -175,6 +175,7 @@ func (r *relay) decide(ctx context.Context, e *queryEntry) {
 	d := e.decision
 	switch d.Action {
 	case policy.Allow:
+		r.e.decisions.Inc("allow", d.Rule)
 		return
 	case policy.Block:
 		e.blocked = true
@@ -183,7 +184,7 @@ func (r *relay) decide(ctx context.Context, e *queryEntry) {
 		if e.blockMsg == "" {
 			e.blockMsg = fmt.Sprintf("sluice: statement blocked by rule %q", d.Rule)
 		}
-		r.countDecision("block", d.Rule)
+		r.e.decisions.Inc("block", d.Rule)
 		return
 	case policy.Review:
 		r.review(ctx, e)
@@ -211,7 +212,7 @@ func (r *relay) review(ctx context.Context, e *queryEntry) {
 		Hint:    fmt.Sprintf("a reviewer runs: sluice approve %s", req.ID),
 	})
 	r.toClient.flush()
-	r.countDecision("review", d.Rule)
+	r.e.decisions.Inc("review", d.Rule)
 	out := waitWatching(ctx, r.clientIn, func(ctx context.Context) policy.Outcome {
 		return r.e.deps.Broker.Wait(ctx, req.ID)
 	})
@@ -235,12 +236,6 @@ func (r *relay) review(ctx context.Context, e *queryEntry) {
 	}
 	e.blocked = true
 	e.blockCode = codeInsufficientPrivilege
-}
-
-func (r *relay) countDecision(action, rule string) {
-	if r.e.deps.Metrics != nil {
-		r.e.deps.Metrics.Decisions.WithLabelValues("postgres", r.sub.Target, action, rule).Inc()
-	}
 }
 
 // formatParams renders bind parameters for the query log: text as is,
