@@ -162,6 +162,16 @@ type connState struct {
 	// lastNames is the last result's column names as given to the query
 	// log; shared read-only, replaced (never modified) when they change.
 	lastNames []string
+	// lastMasker is the masker of the last masked result, reused while
+	// the same mask meets the same columns (one goroutine owns st).
+	lastMasker maskerKey
+}
+
+type maskerKey struct {
+	mask   *policy.ResultMask
+	cols   []columnDef
+	binary bool
+	masker *policy.RowMasker
 }
 
 func (st *connState) deprecateEOF() bool { return st.caps&gm.CLIENT_DEPRECATE_EOF != 0 }

@@ -131,6 +131,18 @@ func (e *Engine) relayResultSet(st *connState, run *queryRun, stmt *preparedStmt
 	return e.relayRows(st, run, cols, stmt != nil)
 }
 
+// masker is mask's row masker for cols. A session that repeats a
+// statement gets the same mask (shared by the policy's decision cache) and
+// the same columns back: the masker is built once for them.
+func (st *connState) masker(mask *policy.ResultMask, cols []columnDef, binary bool) *policy.RowMasker {
+	k := &st.lastMasker
+	if k.mask == mask && k.binary == binary && slices.Equal(k.cols, cols) {
+		return k.masker
+	}
+	*k = maskerKey{mask: mask, cols: slices.Clone(cols), binary: binary, masker: mask.Columns(policyFields(cols, binary))}
+	return k.masker
+}
+
 // columnNames is the names of cols for the query log.
 func (st *connState) columnNames(cols []columnDef) []string {
 	same := len(st.lastNames) == len(cols)
@@ -153,7 +165,7 @@ func (e *Engine) relayRows(st *connState, run *queryRun, cols []columnDef, binar
 	up, cl := st.up.leg, st.client
 	var masker *policy.RowMasker
 	if run.decision.Mask != nil {
-		masker = run.decision.Mask.Columns(policyFields(cols, binary))
+		masker = st.masker(run.decision.Mask, cols, binary)
 	}
 	for {
 		p, err := up.r.Read()

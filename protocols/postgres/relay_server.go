@@ -156,7 +156,7 @@ func (r *relay) startResult(e *queryEntry, mask *policy.ResultMask, shape *resul
 		rs.fields, rs.columns = shape.fields, shape.columns
 	}
 	if mask != nil {
-		rs.masker = mask.Columns(rs.fields)
+		rs.masker = r.shapes.maskerFor(mask, shape)
 	}
 	if e != nil && e.columns == nil {
 		e.columns = rs.columns

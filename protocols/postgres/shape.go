@@ -51,6 +51,23 @@ type shapeCache struct {
 	formatSrc *resultShape
 	formats   []int16
 	formatted *resultShape
+
+	// Last masker built, for a mask (shared by the policy's decision
+	// cache among texts that differ in literals) over a shape.
+	maskFor  *policy.ResultMask
+	maskOver *resultShape
+	masker   *policy.RowMasker
+}
+
+// maskerFor is mask's row masker over shape (nil: no description).
+func (c *shapeCache) maskerFor(mask *policy.ResultMask, shape *resultShape) *policy.RowMasker {
+	if shape == nil {
+		return mask.Columns(nil)
+	}
+	if c.maskFor != mask || c.maskOver != shape {
+		c.maskFor, c.maskOver, c.masker = mask, shape, mask.Columns(shape.fields)
+	}
+	return c.masker
 }
 
 // fromDescription is the shape of a RowDescription.
