@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,9 +17,9 @@ import (
 
 // TestRevokeEndsOpenMySQLSessions: revoking a gateway token ends the MySQL
 // session open with it within a few seconds, a query in flight included
-// (MySQL has no message for it: the client sees its connection dropped),
-// with a "killed" record naming the reason; the session of another token
-// of the same identity goes on, on the same connection.
+// (its client gets ER_CONNECTION_KILLED naming the reason), with a "killed"
+// record naming the reason; the session of another token of the same
+// identity goes on, on the same connection.
 func TestRevokeEndsOpenMySQLSessions(t *testing.T) {
 	mdb := testenv.MariaDBForTest(t)
 	cfg := parse(t, fmt.Sprintf(`
@@ -82,8 +81,9 @@ targets:
 	start := revokeNow(t, cfg, revoked)
 	select {
 	case err := <-queryDone:
-		if !errors.Is(err, gosql.ErrInvalidConn) && !errors.Is(err, driver.ErrBadConn) {
-			t.Fatalf("mysql client of the revoked token got %v, want its connection dropped", err)
+		var me *gosql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, "gateway token revoked") {
+			t.Fatalf("mysql client of the revoked token got %v, want ERR 1927 naming the revocation", err)
 		}
 	case <-time.After(revokeWithin):
 		t.Fatal("mysql session of the revoked token still running")

@@ -15,6 +15,8 @@ const (
 	stateSyntaxOrAccess = "42000" // blocked or denied by policy (as ER_TABLEACCESS_DENIED_ERROR)
 	stateGeneral        = "HY000"
 	stateCommLink       = "08S01"
+	// stateConnectionKilled goes with erConnectionKilled, as in MariaDB.
+	stateConnectionKilled = "70100"
 )
 
 // clientError is an error the client may see as an ERR packet. Internal
@@ -80,3 +82,8 @@ const erAccessDeniedChangeUser = 1873
 // crServerLost is CR_SERVER_LOST ("Lost connection to server during
 // query"), which clients already know how to present.
 const crServerLost = 2013
+
+// erConnectionKilled is MariaDB's ER_CONNECTION_KILLED ("Connection was
+// killed"), what a killed session's command in flight gets (not in
+// go-mysql's table).
+const erConnectionKilled = 1927

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	gm "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -21,8 +22,8 @@ import (
 // MySQL is strictly half-duplex: the client sends one command and reads
 // its whole response before the next. The relay is therefore one loop
 // that reads a command, judges it, forwards it and streams the response
-// back; a second party, the session context, ends the loop from outside
-// by closing both connections (kill, drain), which unblocks any read.
+// back; a second party, the session context, ends the loop from outside:
+// a kill with interrupt, anything else by closing both connections.
 func (e *Engine) serve(st *connState, log *slog.Logger) {
 	ctx := st.sess.Context()
 	if deadline, ok := e.deps.Auth.SessionDeadline(st.id); ok {
@@ -36,7 +37,14 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 		st.client.conn.Close()
 		st.up.leg.conn.Close()
 	}
-	stop := context.AfterFunc(ctx, closeBoth)
+	stop := context.AfterFunc(ctx, func() {
+		if !isKill(context.Cause(ctx)) {
+			// A failing record (fail-closed) or a drain: end at once.
+			closeBoth()
+			return
+		}
+		interrupt(st.client.conn, st.up.leg.conn)
+	})
 	defer stop()
 	e.conns.add(st.gwID, &liveConn{identity: st.id.Name, upstreamID: st.up.threadID, closeBoth: closeBoth})
 	defer e.conns.remove(st.gwID)
@@ -53,8 +61,8 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 	var killed *session.KilledError
 	switch {
 	case errors.As(context.Cause(ctx), &killed):
-		// The record names the kill's reason, not the I/O error closing
-		// both connections caused.
+		// The record names the kill's reason, not the I/O error the
+		// interruption caused.
 		status, err = session.StatusKilled, killed
 	case errors.Is(context.Cause(ctx), errCredentialExpired):
 		status, err = session.StatusKilled, errCredentialExpired
@@ -69,13 +77,19 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 }
 
 // relay is the command loop. It returns nil when the client quits or
-// disconnects.
+// disconnects, or when the session ends between commands.
 func (e *Engine) relay(ctx context.Context, st *connState) error {
 	for {
+		if ctx.Err() != nil {
+			// Ended between commands: close without a word, as MySQL does
+			// with an idle connection it kills (see interrupt for why the
+			// read below is not enough).
+			return nil
+		}
 		st.client.startCommand()
 		p, err := st.client.r.Read()
 		if err != nil {
-			if isDisconnect(err) {
+			if isDisconnect(err) || ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("reading client command: %w", err)
@@ -88,18 +102,77 @@ func (e *Engine) relay(ctx context.Context, st *connState) error {
 			if errors.Is(err, errQuit) {
 				return nil
 			}
-			// Most often the upstream went away mid-command: tell the
-			// client in its own language (an ERR is valid even mid-result)
-			// before closing. If the client is the one gone, this fails
-			// harmlessly.
-			if ctx.Err() == nil {
+			// The client waits for this command's response: tell it in
+			// its own language why there is none (an ERR is valid even
+			// mid-result, and takes the exchange's next sequence id)
+			// before closing. Either the session was killed, or the
+			// upstream went away. If the client is the one gone, this
+			// fails harmlessly.
+			if awaitsResponse(p[0]) {
 				ce := &clientError{code: crServerLost, state: stateGeneral,
 					msg: fmt.Sprintf("sluice: lost connection to target %s during the command", e.target.Name)}
+				if ctx.Err() != nil {
+					ce = killedError(context.Cause(ctx))
+				}
 				_ = st.client.writeFlush(ce.packet())
 			}
 			return err
 		}
 	}
+}
+
+// killGrace is how long a killed session may take to tell its client: a
+// client that does not read cannot hold the relay longer.
+const killGrace = time.Second
+
+// isKill reports whether a session ended for cause tells its client why:
+// killed (sluice sessions kill, a revoked token, the store closing) or
+// past identity.max_session_after_expiry.
+func isKill(cause error) bool {
+	var ke *session.KilledError
+	return errors.As(cause, &ke) || errors.Is(cause, errCredentialExpired)
+}
+
+// interrupt ends a killed session's relay from outside. The upstream
+// connection closes, which fails whatever a command in flight waits for
+// upstream; reads from the client fail at once; writes to it have
+// killGrace left, so the relay can still answer a command in flight with
+// killedError before Handle closes the client. Deadlines rather than a
+// timer: nothing is left to stop when the relay ends first.
+//
+// The upstream closes first because a reviewed statement clears the
+// client's read deadline when its wait ends, which may undo this one. If
+// it does, the upstream was already closed, the statement fails upstream,
+// and the relay, which reads no new command once ctx is done, ends.
+func interrupt(client, up net.Conn) {
+	up.Close()
+	_ = client.SetWriteDeadline(time.Now().Add(killGrace))
+	_ = client.SetReadDeadline(time.Unix(1, 0))
+}
+
+// killedError is the ERR a command in flight gets when its session is
+// killed: MariaDB's ER_CONNECTION_KILLED, naming the reason.
+func killedError(cause error) *clientError {
+	reason := "the gateway ended the session"
+	var ke *session.KilledError
+	switch {
+	case errors.As(cause, &ke) && ke.Reason != "":
+		reason = ke.Reason
+	case errors.Is(cause, errCredentialExpired):
+		reason = errCredentialExpired.Error()
+	}
+	return &clientError{code: erConnectionKilled, state: stateConnectionKilled, fatal: true,
+		msg: "Connection was killed: sluice: " + reason}
+}
+
+// awaitsResponse reports whether the client reads a response to command
+// cmd. An ERR sent after one that has none would answer the next command.
+func awaitsResponse(cmd byte) bool {
+	switch cmd {
+	case gm.COM_QUIT, gm.COM_STMT_CLOSE, gm.COM_STMT_SEND_LONG_DATA:
+		return false
+	}
+	return true
 }
 
 // errCredentialExpired ends a session past identity.max_session_after_expiry.
