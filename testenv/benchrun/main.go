@@ -1,8 +1,10 @@
 // Command benchrun is the benchmark harness behind `make bench`: it starts a
-// testenv Postgres (pgbench -i), pgbouncer in session mode and the Sluice
-// gateway (`sluice serve`), then runs pgbench -S against each leg,
-// interleaved over several rounds, and prints median tps with ratios
-// against direct Postgres and against pgbouncer.
+// testenv Postgres (pgbench -i), pgbouncer in session mode, haproxy in TCP
+// mode, a bare Go relay (gorelay.go) and the Sluice gateway (`sluice
+// serve`), then runs pgbench -S against each leg, interleaved over several
+// rounds, and prints median tps with ratios against direct Postgres and the
+// other proxies, and each proxy's CPU time per transaction. The mysql suite
+// does the same with MariaDB and sysbench.
 //
 // A leg that cannot start (for example while `sluice serve` is unfinished)
 // is reported with its error and the others still run.
@@ -60,7 +62,7 @@ func parseFlags(args []string) (options, error) {
 	modes := fs.String("modes", "simple,extended,prepared", "pgbench query modes (-M), comma separated")
 	myModes := fs.String("mysql-modes", "text,prepared", "sysbench statement modes (text = --db-ps-mode=disable)")
 	myWorkloads := fs.String("mysql-workloads", "oltp_point_select,oltp_read_only", "sysbench workloads, comma separated")
-	legs := fs.String("legs", "direct,pgbouncer,haproxy,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only; haproxy: TCP forwarding, parses nothing; gorelay: a bare Go TCP relay on Sluice's sockets, parses nothing)")
+	legs := fs.String("legs", "direct,pgbouncer,haproxy,gorelay,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only; haproxy: TCP forwarding, parses nothing; gorelay: a bare Go TCP relay on Sluice's sockets, parses nothing)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "pgbench -T per run")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "one warm-up run per leg before measuring (0 disables)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows the median")
