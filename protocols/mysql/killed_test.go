@@ -117,6 +117,10 @@ func TestKillDuringQuerySendsConnectionKilled(t *testing.T) {
 		t.Fatal("client still waiting 10s after the kill")
 	}
 	waitKilledRecord(t, g, id, "incident 4711")
+	g.eventsWith(t, "the statement the kill cut off", func(e session.QueryEvent) bool {
+		return e.Statement == "SELECT SLEEP(30)" && strings.Contains(e.Error, "not completed") &&
+			strings.Contains(e.Error, "incident 4711")
+	})
 }
 
 // A statement held for review when its session is killed: it never runs,

@@ -40,6 +40,8 @@ type queryRun struct {
 	masked  []string
 	columns []string
 	sample  [][]string
+	// recorded: the query-log line is written (exactly once).
+	recorded bool
 }
 
 // sampleRows and sampleValueBytes bound what the query log keeps of results.
@@ -185,6 +187,7 @@ func (e *Engine) query(ctx context.Context, st *connState, sql string) error {
 	payload := append(append(st.rowBuf[:0], gm.COM_QUERY), sql...)
 	st.rowBuf = payload[:0]
 	if err := forward(st, payload); err != nil {
+		e.recordCutOff(st, run, err)
 		return err
 	}
 	if err := e.relayResponse(st, run, nil); err != nil {
@@ -223,6 +226,10 @@ func (e *Engine) finishRefused(st *connState, run *queryRun) error {
 // record writes the run's query-log line. A failing record ends the
 // session unless the target is fail-open.
 func (e *Engine) record(st *connState, run *queryRun) {
+	if run.recorded {
+		return
+	}
+	run.recorded = true
 	st.seq++
 	ev := session.QueryEvent{
 		Seq: st.seq, Time: run.start, Statement: run.sql, Duration: time.Since(run.start),
@@ -241,4 +248,19 @@ func (e *Engine) record(st *connState, run *queryRun) {
 	if err := st.sess.LogQuery(ev); err != nil && !st.rec.FailOpen {
 		st.sess.Close(session.StatusFailed, fmt.Errorf("query log: %w", err))
 	}
+}
+
+// recordCutOff logs a run whose response never completed (the client or
+// the upstream gone mid-result, the session killed): the log must show what
+// was sent, with the rows streamed so far, even when no answer ended it.
+func (e *Engine) recordCutOff(st *connState, run *queryRun, err error) {
+	if run.recorded {
+		return
+	}
+	why := err.Error()
+	if cause := context.Cause(st.sess.Context()); cause != nil {
+		why = cause.Error()
+	}
+	run.srvErr = &serverError{Code: crServerLost, SQLState: stateCommLink, Message: "not completed: " + why}
+	e.record(st, run)
 }

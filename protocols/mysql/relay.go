@@ -295,6 +295,7 @@ func (e *Engine) initDB(ctx context.Context, st *connState, p []byte) error {
 		return e.finishRefused(st, run)
 	}
 	if err := forward(st, p); err != nil {
+		e.recordCutOff(st, run, err)
 		return err
 	}
 	if err := e.relayResponse(st, run, nil); err != nil {

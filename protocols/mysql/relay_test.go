@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/sluice-gw/sluice/session"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -103,6 +104,12 @@ func TestUpstreamKilledMidResult(t *testing.T) {
 		t.Fatalf("result ended without error after %d rows though its upstream was killed", n)
 	}
 	rows.Close()
+	// The cut-off statement has its query-log line: the rows streamed
+	// before the loss and why it did not complete.
+	g.eventsWith(t, "the statement cut off by the upstream loss", func(e session.QueryEvent) bool {
+		return strings.Contains(e.Statement, "seq_1_to_5000000") && e.SQLState == "08S01" &&
+			strings.Contains(e.Error, "not completed") && e.Rows >= 1000
+	})
 
 	// An upstream that dies while the session is idle: the next command
 	// gets a clear error, not a silent hang-up.

@@ -16,7 +16,12 @@ import (
 // are never held: each is written to the client's buffer as it arrives
 // and the buffer is flushed when full or at the end of the response.
 // stmt is set for a prepared statement's execution (binary rows).
-func (e *Engine) relayResponse(st *connState, run *queryRun, stmt *preparedStmt) error {
+func (e *Engine) relayResponse(st *connState, run *queryRun, stmt *preparedStmt) (err error) {
+	defer func() {
+		if err != nil {
+			e.recordCutOff(st, run, err)
+		}
+	}()
 	up, cl := st.up.leg, st.client
 	for {
 		p, err := up.r.Read()

@@ -128,6 +128,7 @@ func (e *Engine) execute(ctx context.Context, st *connState, p []byte) error {
 	clear(stmt.longData)
 	run.params = params
 	if err := forward(st, p); err != nil {
+		e.recordCutOff(st, run, err)
 		return err
 	}
 	return e.relayResponse(st, run, stmt)

@@ -305,8 +305,8 @@ func newRelay(e *Engine, log *slog.Logger, client, up net.Conn, sess *session.Se
 		in = m.Bytes.WithLabelValues("postgres", e.target.Name, "in")
 		out = m.Bytes.WithLabelValues("postgres", e.target.Name, "out")
 	}
-	r.toClient = newOutbuf(client, out)
-	r.toUp = newOutbuf(up, nil)
+	r.toClient = newOutbuf(client, "client", out)
+	r.toUp = newOutbuf(up, "upstream", nil)
 	r.clientIn = &flushingReader{conn: client, out: r.toUp, bytes: in}
 	r.upIn = &flushingReader{conn: up, out: r.toClient}
 	r.be = pgproto3.NewBackend(r.clientIn, client)
@@ -342,11 +342,15 @@ func (r *relay) run(ctx context.Context) (session.Status, error) {
 		if msg := r.upstreamFatal.Load(); msg != nil {
 			// The client left because the upstream told it to.
 			status, cause = session.StatusFailed, fmt.Errorf("upstream ended the session: %s", *msg)
+		} else if wrote(err, "upstream") {
+			status = session.StatusFailed
 		}
 	case err := <-serverDone:
 		serverDone <- err
-		if r.clientQuit.Load() {
-			status = session.StatusOK // the upstream closed after the client's Terminate
+		if r.clientQuit.Load() || wrote(err, "client") {
+			// The upstream closed after the client's Terminate, or the
+			// client went away while a response streamed to it.
+			status = session.StatusOK
 			break
 		}
 		// Upstream went away: tell the client like Postgres would.
@@ -380,7 +384,40 @@ func (r *relay) run(ctx context.Context) (session.Status, error) {
 	r.upIn.conn.Close()
 	<-clientDone
 	<-serverDone
+	r.recordUnfinished(status, cause)
 	return status, cause
+}
+
+// recordUnfinished writes a query-log line for each statement still waiting
+// for its response when the session ended (client gone mid-result, upstream
+// lost, session killed): the log must show what was sent, with the rows
+// streamed so far, even when no answer completed it. Both loops have ended,
+// so the queue and its entries are ours alone.
+func (r *relay) recordUnfinished(status session.Status, cause error) {
+	code, why := "08006", "the client disconnected"
+	switch {
+	case status == session.StatusKilled:
+		code, why = codeAdminShutdown, "the session was ended"
+		if cause != nil {
+			why += ": " + cause.Error()
+		}
+	case status == session.StatusFailed && cause != nil:
+		why = cause.Error()
+	}
+	for {
+		it, ok := r.pending.pop()
+		if !ok {
+			return
+		}
+		e := it.entry
+		if e == nil || e.done {
+			continue
+		}
+		if e.errMsg == "" {
+			e.sqlstate, e.errMsg = code, "not completed: "+why
+		}
+		r.record(e)
+	}
 }
 
 func ignoreClosed(err error) error {

@@ -26,14 +26,33 @@ type outbuf struct {
 	mu    sync.Mutex
 	buf   []byte
 	w     io.Writer
+	peer  string // "client" or "upstream", for writeError
 	err   error
 	bytes prometheus.Counter
 }
 
 // newOutbuf starts empty: an idle session should hold as little as
 // possible; the buffer grows to what its responses need.
-func newOutbuf(w io.Writer, bytes prometheus.Counter) *outbuf {
-	return &outbuf{w: w, bytes: bytes}
+func newOutbuf(w io.Writer, peer string, bytes prometheus.Counter) *outbuf {
+	return &outbuf{w: w, peer: peer, bytes: bytes}
+}
+
+// writeError is a failed write to one peer. It usually surfaces in the
+// other direction's loop (a reader flushes the opposite output before it
+// blocks), so it names the peer that is gone: a client that disconnects
+// mid-result must not read as an upstream failure.
+type writeError struct {
+	peer string
+	err  error
+}
+
+func (e *writeError) Error() string { return "writing to " + e.peer + ": " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// wrote reports whether err is a failed write to peer.
+func wrote(err error, peer string) bool {
+	var we *writeError
+	return errors.As(err, &we) && we.peer == peer
 }
 
 type encoder interface {
@@ -84,9 +103,9 @@ func (o *outbuf) flushLocked() error {
 		o.buf = o.buf[:0]
 	}
 	if err != nil {
-		o.err = err
+		o.err = &writeError{peer: o.peer, err: err}
 	}
-	return err
+	return o.err
 }
 
 // flushingReader flushes the opposite direction's pending output before it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,19 +192,25 @@ func TestClientDisconnectMidResult(t *testing.T) {
 		recs := sessionStatuses(t, g)
 		return len(recs) == 1 && recs[0].Status != session.StatusActive
 	})
-	rec := sessionStatuses(t, g)[0]
-	t.Logf("session %s ended %s (%s)", rec.ID, rec.Status, rec.Error)
+	// The client left: whichever loop noticed first, that is not an
+	// upstream failure.
+	if rec := sessionStatuses(t, g)[0]; rec.Status != session.StatusOK || strings.Contains(rec.Error, "upstream") {
+		t.Fatalf("session %s ended %s (%s), want %s: the client left", rec.ID, rec.Status, rec.Error, session.StatusOK)
+	}
+
+	// The statement cut off mid-result is in the query log all the same,
+	// with the rows that reached the gateway and why it did not complete.
+	cut := loggedStatement(t, g, marker)
+	if cut.SQLState != "08006" || !strings.Contains(cut.Error, "not completed: the client disconnected") || cut.Rows < 1000 || cut.Tag != "" {
+		t.Fatalf("cut-off statement logged as %+v", *cut)
+	}
 }
 
 func TestUpstreamKilledMidSession(t *testing.T) {
 	g := startGateway(t, "")
 	su := superConn(t)
 	ctx := context.Background()
-	c := connect(t, g.dsn("alice", aliceToken, ""))
-	var pid uint32
-	if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
-		t.Fatal(err)
-	}
+	c, pid := connectWithPID(t, g)
 	if pid == c.PgConn().PID() {
 		t.Fatalf("the client sees the upstream pid %d as its key: the upstream key leaked", pid)
 	}
@@ -228,4 +235,57 @@ func TestUpstreamKilledMidSession(t *testing.T) {
 		recs := sessionStatuses(t, g)
 		return len(recs) == 1 && recs[0].Status == session.StatusFailed
 	})
+}
+
+// TestUpstreamLostMidStatement: the upstream backend dies while a statement
+// runs; the statement's query-log line says it did not complete, and why.
+func TestUpstreamLostMidStatement(t *testing.T) {
+	g := startGateway(t, "")
+	su := superConn(t)
+	ctx := context.Background()
+	c, pid := connectWithPID(t, g)
+	const marker = "/* upstream-lost-mid-statement */"
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(ctx, "SELECT pg_sleep(30) "+marker)
+		errc <- err
+	}()
+	waitFor(t, 10*time.Second, "the statement to run upstream", func() bool { return backendsRunning(t, su, marker) == 1 })
+	// The backend sends FATAL 57P01 and exits: no ReadyForQuery ever
+	// completes the statement.
+	if _, err := su.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("the statement succeeded on a terminated backend")
+	}
+	cut := loggedStatement(t, g, marker)
+	if cut.SQLState == "" || cut.Error == "" {
+		t.Fatalf("cut-off statement logged without an error: %+v", *cut)
+	}
+	t.Logf("logged as %s: %s", cut.SQLState, cut.Error)
+}
+
+// loggedStatement returns the query-log event whose statement contains marker.
+func loggedStatement(t *testing.T, g *gw, marker string) *session.QueryEvent {
+	t.Helper()
+	for _, ev := range queryLog(t, g) {
+		if strings.Contains(ev.Statement, marker) {
+			return &ev
+		}
+	}
+	t.Fatalf("no query-log line for the statement marked %s", marker)
+	return nil
+}
+
+// connectWithPID connects alice through g and returns the upstream
+// backend's pid, as the session itself reports it.
+func connectWithPID(t *testing.T, g *gw) (*pgx.Conn, uint32) {
+	t.Helper()
+	c := connect(t, g.dsn("alice", aliceToken, ""))
+	var pid uint32
+	if err := c.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	return c, pid
 }

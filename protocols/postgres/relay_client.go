@@ -24,6 +24,9 @@ func (r *relay) clientLoop(ctx context.Context) error {
 					tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen), nil).response())
 				r.toClient.flush()
 			}
+			if wrote(err, "upstream") {
+				return err // the flush before this read failed
+			}
 			return fmt.Errorf("client: %w", err)
 		}
 		switch m := msg.(type) {

@@ -31,6 +31,9 @@ func (r *relay) serverLoop() error {
 	for {
 		msg, err := r.fe.Receive()
 		if err != nil {
+			if wrote(err, "client") {
+				return err // the flush before this read failed
+			}
 			return fmt.Errorf("upstream: %w", err)
 		}
 		forward := true
