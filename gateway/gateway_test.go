@@ -99,4 +99,13 @@ targets:
 	if err == nil || (errors.As(err, &pgErr) && pgErr.Code != "57P01") {
 		t.Fatalf("after drain the client should see the shutdown, got %v", err)
 	}
+	ro, err := session.OpenStore(cfg.DataDir, session.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	rec, err := ro.Get(context.Background(), live[0].ID)
+	if err != nil || rec.Status != session.StatusKilled || rec.Error != "the gateway is shutting down" {
+		t.Fatalf("drained session's record: %+v %v", rec, err)
+	}
 }

@@ -95,6 +95,9 @@ type testGateway struct {
 	broker *policy.Broker
 	cfg    *config.Config
 	engine *Engine
+	// drain ends the listener's context, as a gateway shutdown does, and
+	// waits for its sessions to end.
+	drain func()
 }
 
 func startGateway(t testing.TB, o gatewayOptions) *testGateway {
@@ -174,13 +177,16 @@ policies:
 		defer wg.Done()
 		_ = listener.Serve(ctx, ln, cfg.Limits, eng, log)
 	}()
-	t.Cleanup(func() {
+	drain := func() {
 		cancel()
 		wg.Wait()
+	}
+	t.Cleanup(func() {
+		drain()
 		broker.Close()
 		store.Close()
 	})
-	return &testGateway{addr: ln.Addr().String(), store: store, broker: broker, cfg: cfg, engine: eng}
+	return &testGateway{addr: ln.Addr().String(), store: store, broker: broker, cfg: cfg, engine: eng, drain: drain}
 }
 
 // testWriter sends the gateway's log to the test log.

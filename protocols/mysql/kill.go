@@ -23,8 +23,8 @@ type connRegistry struct {
 type liveConn struct {
 	identity   string
 	upstreamID uint32
-	// closeBoth ends the connection (KILL CONNECTION).
-	closeBoth func()
+	// kill ends the connection's session with a reason (KILL CONNECTION).
+	kill func(reason string)
 }
 
 func newConnRegistry() *connRegistry { return &connRegistry{conns: map[uint32]*liveConn{}} }

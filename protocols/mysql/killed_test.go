@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -258,11 +259,73 @@ func TestKilledErrorNamesTheReason(t *testing.T) {
 		{&session.KilledError{Reason: "gateway token revoked"}, "Connection was killed: sluice: gateway token revoked"},
 		{errCredentialExpired, "Connection was killed: sluice: the identity's credential expired and identity.max_session_after_expiry has passed"},
 		{&session.KilledError{}, "Connection was killed: sluice: the gateway ended the session"},
-		{context.Canceled, "Connection was killed: sluice: the gateway ended the session"},
+		{&session.KilledError{Reason: "KILL CONNECTION 7 from connection 9"}, "Connection was killed: sluice: KILL CONNECTION 7 from connection 9"},
 	} {
-		ce := killedError(tc.cause)
+		ce := endedError(tc.cause)
 		if ce.code != 1927 || ce.state != "70100" || ce.msg != tc.want || !ce.fatal {
-			t.Errorf("killedError(%v) = %+v, want 1927/70100 %q", tc.cause, ce, tc.want)
+			t.Errorf("endedError(%v) = %+v, want 1927/70100 %q", tc.cause, ce, tc.want)
 		}
 	}
+	// A drain (Run's context ended) is a server shutdown, as MariaDB says it.
+	ce := endedError(context.Canceled)
+	if ce.code != 1053 || ce.state != "08S01" || !strings.Contains(ce.msg, "Server shutdown in progress") || !ce.fatal {
+		t.Errorf("endedError(context.Canceled) = %+v, want 1053/08S01", ce)
+	}
+}
+
+// KILL CONNECTION n from another connection of the same identity: the
+// victim's statement in flight gets ERR 1927 naming the KILL, and its
+// record says who ended it.
+func TestKillConnectionTellsTheVictim(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	victim := pinnedConn(t, g, "")
+	id := liveSessionID(t, g)
+	gwID := onlyGatewayID(t, g)
+	killer := pinnedConn(t, g, "")
+
+	errc := make(chan error, 1)
+	go func() { errc <- victim.QueryRowContext(context.Background(), "SELECT SLEEP(31)").Scan(new(int)) }()
+	waitFor(t, "the SLEEP running upstream", func() bool { return upstreamRunning(t, "SELECT SLEEP(31)") })
+	if _, err := killer.ExecContext(context.Background(), fmt.Sprintf("KILL CONNECTION %d", gwID)); err != nil {
+		t.Fatalf("KILL CONNECTION %d: %v", gwID, err)
+	}
+	reason := fmt.Sprintf("KILL CONNECTION %d from connection", gwID)
+	select {
+	case err := <-errc:
+		wantKilledErr(t, err, reason)
+	case <-time.After(10 * time.Second):
+		t.Fatal("victim still waiting 10s after KILL CONNECTION")
+	}
+	waitKilledRecord(t, g, id, reason)
+	// The killer's session goes on.
+	if err := killer.PingContext(context.Background()); err != nil {
+		t.Fatalf("killer after KILL CONNECTION: %v", err)
+	}
+}
+
+// A gateway drain while a statement runs: the client gets MariaDB's
+// ER_SERVER_SHUTDOWN, not a dropped connection; the statement and the
+// session are recorded as ended by the shutdown.
+func TestDrainTellsCommandInFlight(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	c := pinnedConn(t, g, "")
+	id := liveSessionID(t, g)
+	errc := make(chan error, 1)
+	go func() { errc <- c.QueryRowContext(context.Background(), "SELECT SLEEP(32)").Scan(new(int)) }()
+	waitFor(t, "the SLEEP running upstream", func() bool { return upstreamRunning(t, "SELECT SLEEP(32)") })
+	go g.drain()
+	select {
+	case err := <-errc:
+		var me *gosql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1053 || string(me.SQLState[:]) != "08S01" ||
+			!strings.Contains(me.Message, "the gateway is shutting down") {
+			t.Fatalf("client got %v, want ERR 1053/08S01 naming the shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("client still waiting 10s after the drain")
+	}
+	waitKilledRecord(t, g, id, "the gateway is shutting down")
+	g.eventsWith(t, "the statement the drain cut off", func(e session.QueryEvent) bool {
+		return e.Statement == "SELECT SLEEP(32)" && strings.Contains(e.Error, "not completed")
+	})
 }

@@ -106,7 +106,7 @@ func (e *Engine) review(ctx context.Context, st *connState, run *queryRun) {
 		run.logDecision = "review-denied"
 		outcome = "cancelled"
 		run.reason = "cancelled: session ended"
-		run.refusal = killedError(context.Cause(ctx))
+		run.refusal = endedError(context.Cause(ctx))
 	case out.Approved:
 		run.logDecision = "review-approved"
 		e.deps.Metrics.Approvals.WithLabelValues("approved").Inc()
@@ -210,7 +210,9 @@ func (e *Engine) kill(st *connState, k killRequest, text string) error {
 		e.record(st, run)
 		return errQuit
 	}
-	target.closeBoth()
+	// Killed like any session: a command in flight there gets ERR 1927
+	// naming this KILL, and its record says who ended it.
+	target.kill(fmt.Sprintf("KILL CONNECTION %d from connection %d", k.id, st.gwID))
 	run.tag = "OK"
 	e.record(st, run)
 	return st.client.writeFlush(appendOK(nil, hdrOK, 0, gm.SERVER_STATUS_AUTOCOMMIT))

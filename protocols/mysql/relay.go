@@ -33,20 +33,12 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 		ctx, cancel = context.WithDeadlineCause(ctx, deadline, errCredentialExpired)
 		defer cancel()
 	}
-	closeBoth := func() {
-		st.client.conn.Close()
-		st.up.leg.conn.Close()
-	}
-	stop := context.AfterFunc(ctx, func() {
-		if !isKill(context.Cause(ctx)) {
-			// A failing record (fail-closed) or a drain: end at once.
-			closeBoth()
-			return
-		}
-		interrupt(st.client.conn, st.up.leg.conn)
-	})
+	// Killed or drained: a command in flight hears why.
+	stop := context.AfterFunc(ctx, func() { interrupt(st.client.conn, st.up.leg.conn) })
 	defer stop()
-	e.conns.add(st.gwID, &liveConn{identity: st.id.Name, upstreamID: st.up.threadID, closeBoth: closeBoth})
+	sessID := st.sess.ID()
+	e.conns.add(st.gwID, &liveConn{identity: st.id.Name, upstreamID: st.up.threadID,
+		kill: func(reason string) { e.deps.Store.Kill(sessID, reason) }})
 	defer e.conns.remove(st.gwID)
 
 	active := e.deps.Metrics.ActiveSessions.WithLabelValues(protocolName, e.target.Name)
@@ -66,6 +58,8 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 		status, err = session.StatusKilled, killed
 	case errors.Is(context.Cause(ctx), errCredentialExpired):
 		status, err = session.StatusKilled, errCredentialExpired
+	case errors.Is(context.Cause(ctx), context.Canceled):
+		status, err = session.StatusKilled, errGatewayShutdown
 	case err != nil:
 		status = session.StatusFailed
 		log.Info("session ended with an error", "session", st.sess.ID(), "err", err)
@@ -112,7 +106,7 @@ func (e *Engine) relay(ctx context.Context, st *connState) error {
 				ce := &clientError{code: crServerLost, state: stateGeneral,
 					msg: fmt.Sprintf("sluice: lost connection to target %s during the command", e.target.Name)}
 				if ctx.Err() != nil {
-					ce = killedError(context.Cause(ctx))
+					ce = endedError(context.Cause(ctx))
 				}
 				_ = st.client.writeFlush(ce.packet())
 			}
@@ -125,20 +119,11 @@ func (e *Engine) relay(ctx context.Context, st *connState) error {
 // client that does not read cannot hold the relay longer.
 const killGrace = time.Second
 
-// isKill reports whether a session ended for cause tells its client why:
-// killed (sluice sessions kill, a revoked token, the store closing) or
-// past identity.max_session_after_expiry.
-func isKill(cause error) bool {
-	var ke *session.KilledError
-	return errors.As(cause, &ke) || errors.Is(cause, errCredentialExpired)
-}
-
-// interrupt ends a killed session's relay from outside. The upstream
-// connection closes, which fails whatever a command in flight waits for
-// upstream; reads from the client fail at once; writes to it have
-// killGrace left, so the relay can still answer a command in flight with
-// killedError before Handle closes the client. Deadlines rather than a
-// timer: nothing is left to stop when the relay ends first.
+// interrupt ends a session's relay from outside (killed or drained). The upstream connection closes, which fails whatever a
+// command in flight waits for upstream; reads from the client fail at once;
+// writes to it have killGrace left, so the relay can still answer a command
+// in flight with endedError before Handle closes the client. Deadlines
+// rather than a timer: nothing is left to stop when the relay ends first.
 //
 // The upstream closes first because a reviewed statement clears the
 // client's read deadline when its wait ends, which may undo this one. If
@@ -150,9 +135,16 @@ func interrupt(client, up net.Conn) {
 	_ = client.SetReadDeadline(time.Unix(1, 0))
 }
 
-// killedError is the ERR a command in flight gets when its session is
-// killed: MariaDB's ER_CONNECTION_KILLED, naming the reason.
-func killedError(cause error) *clientError {
+// endedError is the ERR a command in flight gets when its session ends
+// from outside, as MariaDB words it: ER_SERVER_SHUTDOWN when the gateway
+// drains (context.Canceled: Run's context ended), else
+// ER_CONNECTION_KILLED naming the reason (killed, a revoked token, past
+// identity.max_session_after_expiry).
+func endedError(cause error) *clientError {
+	if errors.Is(cause, context.Canceled) {
+		return &clientError{code: gm.ER_SERVER_SHUTDOWN, state: stateCommLink, fatal: true,
+			msg: "Server shutdown in progress: sluice: the gateway is shutting down"}
+	}
 	reason := "the gateway ended the session"
 	var ke *session.KilledError
 	switch {
@@ -177,6 +169,9 @@ func awaitsResponse(cmd byte) bool {
 
 // errCredentialExpired ends a session past identity.max_session_after_expiry.
 var errCredentialExpired = errors.New("the identity's credential expired and identity.max_session_after_expiry has passed")
+
+// errGatewayShutdown is what a drained session's record says.
+var errGatewayShutdown = errors.New("the gateway is shutting down")
 
 // errQuit ends the loop normally (COM_QUIT).
 var errQuit = errors.New("client quit")

@@ -146,16 +146,7 @@ func TestKillQueryMapsGatewayIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// The gateway id is what the greeting carried; find it through the registry.
-	var gwID uint32
-	g.engine.conns.mu.Lock()
-	for id := range g.engine.conns.conns {
-		gwID = id
-	}
-	g.engine.conns.mu.Unlock()
-	if gwID == 0 {
-		t.Fatal("no registered connection")
-	}
+	gwID := onlyGatewayID(t, g)
 	done := make(chan error, 1)
 	go func() {
 		var v int
@@ -265,4 +256,19 @@ func TestKillHiddenInTextIsRefused(t *testing.T) {
 	if err := victim.QueryRow("SELECT CONNECTION_ID()").Scan(&one); err != nil || uint32(one) != upstreamID {
 		t.Fatalf("the victim's connection: upstream thread %d, %v; want %d", one, err, upstreamID)
 	}
+}
+
+// onlyGatewayID returns the gateway-issued connection id (what the greeting
+// carried) of g's one registered connection.
+func onlyGatewayID(t *testing.T, g *testGateway) uint32 {
+	t.Helper()
+	g.engine.conns.mu.Lock()
+	defer g.engine.conns.mu.Unlock()
+	if len(g.engine.conns.conns) != 1 {
+		t.Fatalf("%d registered connections, want 1", len(g.engine.conns.conns))
+	}
+	for id := range g.engine.conns.conns {
+		return id
+	}
+	return 0
 }

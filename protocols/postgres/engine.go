@@ -378,6 +378,9 @@ func (r *relay) run(ctx context.Context) (session.Status, error) {
 		r.toClient.send(fatal(codeAdminShutdown, msg, nil).response())
 		r.toClient.flush()
 		status, cause = session.StatusKilled, context.Cause(ctx)
+		if errors.Is(cause, context.Canceled) {
+			cause = errGatewayShutdown // a drain: Run's context ended
+		}
 	}
 	// Closing both ends unblocks whichever loop is still reading.
 	r.clientIn.conn.Close()
@@ -419,6 +422,9 @@ func (r *relay) recordUnfinished(status session.Status, cause error) {
 		r.record(e)
 	}
 }
+
+// errGatewayShutdown is what a drained session's record says.
+var errGatewayShutdown = errors.New("the gateway is shutting down")
 
 func ignoreClosed(err error) error {
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
