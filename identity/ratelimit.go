@@ -1,33 +1,52 @@
 package identity
 
 import (
+	"math"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
 
 // RateLimit configures the failed-authentication backoff. Failures are
 // counted per client address and per presented identity name; once a key
-// has Threshold failures within Window, each further attempt must wait
-// Base * 2^(failures-Threshold), capped at Max, after the last failure.
-// Attempts made while waiting are refused without checking the secret and
-// do not extend the wait (the client is told how long it is).
+// has its threshold of failures within Window, each further attempt must
+// wait Base * 2^(failures-threshold), capped at Max, after the last
+// failure. Attempts made while waiting are refused without checking the
+// secret and do not extend the wait (the client is told how long it is).
+//
+// An address is limited after Threshold failures; a name only after
+// NameThreshold (from any addresses). The name's count is there against
+// guessing spread over many addresses; were it as low as an address's, one
+// attacker could lock anybody out by failing a few times under their name.
 type RateLimit struct {
 	Threshold int
-	Window    time.Duration
-	Base      time.Duration
-	Max       time.Duration
+	// NameThreshold defaults to 10 * Threshold.
+	NameThreshold int
+	Window        time.Duration
+	Base          time.Duration
+	Max           time.Duration
 	// MaxEntries bounds memory: at most this many keys are tracked.
 	MaxEntries int
 }
 
-// DefaultRateLimit: 5 free failures per 15 minutes, then 1s, 2s, 4s ... up to 5 minutes.
-var DefaultRateLimit = RateLimit{Threshold: 5, Window: 15 * time.Minute, Base: time.Second, Max: 5 * time.Minute, MaxEntries: 100_000}
+// DefaultRateLimit: 5 free failures per address (50 per name) in 15
+// minutes, then 1s, 2s, 4s ... up to 5 minutes. One address, backing off,
+// reaches about 15 failures in a window: a name's backoff takes several.
+var DefaultRateLimit = RateLimit{Threshold: 5, NameThreshold: 50, Window: 15 * time.Minute, Base: time.Second, Max: 5 * time.Minute, MaxEntries: 100_000}
 
 func (r RateLimit) withDefaults() RateLimit {
 	d := DefaultRateLimit
 	if r.Threshold > 0 {
 		d.Threshold = r.Threshold
+	}
+	switch {
+	case r.NameThreshold > 0:
+		d.NameThreshold = r.NameThreshold
+	case d.Threshold > math.MaxInt/10:
+		d.NameThreshold = math.MaxInt
+	default:
+		d.NameThreshold = 10 * d.Threshold
 	}
 	if r.Window > 0 {
 		d.Window = r.Window
@@ -63,6 +82,9 @@ func newLimiter(cfg RateLimit, now func() time.Time) *limiter {
 	return &limiter{cfg: cfg.withDefaults(), now: now, entries: map[string]*failureRecord{}}
 }
 
+// nameKeyPrefix marks a presented name's key (an address key starts "addr\x00").
+const nameKeyPrefix = "name\x00"
+
 // limitKeys are the keys an attempt is counted under: the client's host
 // (the port changes with every connection) and the presented name.
 func limitKeys(addr, name string) []string {
@@ -74,7 +96,7 @@ func limitKeys(addr, name string) []string {
 		keys = append(keys, "addr\x00"+addr)
 	}
 	if name != "" {
-		keys = append(keys, "name\x00"+name)
+		keys = append(keys, nameKeyPrefix+name)
 	}
 	return keys
 }
@@ -94,19 +116,22 @@ func (l *limiter) wait(keys []string) time.Duration {
 			delete(l.entries, k)
 			continue
 		}
-		if rec.count < l.cfg.Threshold {
+		threshold := l.cfg.Threshold
+		if strings.HasPrefix(k, nameKeyPrefix) {
+			threshold = l.cfg.NameThreshold
+		}
+		if rec.count < threshold {
 			continue
 		}
-		if w := rec.last.Add(l.backoff(rec.count)).Sub(now); w > longest {
+		if w := rec.last.Add(l.backoff(rec.count - threshold)).Sub(now); w > longest {
 			longest = w
 		}
 	}
 	return longest
 }
 
-// backoff after count failures (count >= Threshold).
-func (l *limiter) backoff(count int) time.Duration {
-	n := count - l.cfg.Threshold
+// backoff after n failures beyond the key's threshold.
+func (l *limiter) backoff(n int) time.Duration {
 	if n >= 30 {
 		return l.cfg.Max
 	}
@@ -149,7 +174,7 @@ func (l *limiter) fail(keys []string) {
 func (l *limiter) succeed(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.entries, "name\x00"+name)
+	delete(l.entries, nameKeyPrefix+name)
 }
 
 func (l *limiter) sweepLocked(now time.Time) {

@@ -9,7 +9,7 @@ import (
 // MaxEntries; expired entries are swept to make room.
 func TestLimiterMemoryBound(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newLimiter(RateLimit{Threshold: 1, MaxEntries: 3, Window: time.Minute}, func() time.Time { return now })
+	l := newLimiter(RateLimit{Threshold: 1, NameThreshold: 1, MaxEntries: 3, Window: time.Minute}, func() time.Time { return now })
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		l.fail(limitKeys("", n))
 	}

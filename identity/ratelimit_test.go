@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,34 +65,66 @@ func TestRateLimitBackoffByCounting(t *testing.T) {
 	if !errors.Is(err, identity.ErrRateLimited) {
 		t.Fatalf("other name from the same address: got %v, want rate limited", err)
 	}
-	// The name is limited from another address too (per name).
+	// One address failing under alice's name does not lock alice out
+	// elsewhere: the name's own threshold is far higher (see
+	// TestRateLimitNameAcrossAddresses).
 	other := identity.ContextWithClientAddr(context.Background(), "198.51.100.9:5000")
-	if _, err := a.Password(other, "alice", "alice-secret"); !errors.Is(err, identity.ErrRateLimited) {
-		t.Fatalf("same name from another address: got %v, want rate limited", err)
+	if _, err := a.Password(other, "alice", "alice-secret"); err != nil {
+		t.Fatalf("same name from another address: %v; one address must not lock a name out", err)
 	}
-	// bob from another address is untouched.
 	if _, err := a.Password(other, "bob", "bob-secret"); err != nil {
 		t.Fatalf("bob from another address: %v", err)
 	}
 
-	// After the wait, the right secret works and clears the name's count.
+	// After the wait, the right secret works from the limited address too.
 	clock.Advance(rl.Wait)
 	if _, err := a.Password(ctx, "alice", "alice-secret"); err != nil {
 		t.Fatalf("after the wait: %v", err)
-	}
-	if _, err := a.Password(other, "alice", "guess-123"); !errors.Is(err, identity.ErrBadCredentials) {
-		t.Fatalf("name count should be cleared by success: %v", err)
 	}
 
 	out := logs.String()
 	if strings.Contains(out, "alice-secret") || strings.Contains(out, "guess-123") {
 		t.Fatalf("audit log contains a secret:\n%s", indent(out))
 	}
-	if got := strings.Count(out, "event=auth_failure"); got != 5+len(wantWaits)+1 {
-		t.Fatalf("audit failures logged = %d, want %d:\n%s", got, 5+len(wantWaits)+1, indent(out))
+	if got := strings.Count(out, "event=auth_failure"); got != 5+len(wantWaits) {
+		t.Fatalf("audit failures logged = %d, want %d:\n%s", got, 5+len(wantWaits), indent(out))
 	}
 	if !strings.Contains(out, "event=auth_rate_limited") || !strings.Contains(out, "client=192.0.2.7:40001") {
 		t.Fatalf("audit log lacks rate-limit events or client address:\n%s", indent(out))
+	}
+}
+
+// TestRateLimitNameAcrossAddresses: guessing spread over many addresses
+// (each under its own threshold) still limits the name, from every
+// address, once the name's threshold is reached; the right secret then
+// clears the name's count.
+func TestRateLimitNameAcrossAddresses(t *testing.T) {
+	clock := newFakeClock()
+	a, _, _ := testAuth(t, rateYAML, clock)
+	from := func(i int) context.Context {
+		return identity.ContextWithClientAddr(context.Background(), fmt.Sprintf("203.0.113.%d:%d", i/4, 1000+i))
+	}
+	n := identity.DefaultRateLimit.NameThreshold
+	for i := range n {
+		// Four failures per address: none of the addresses is limited.
+		if _, err := a.Password(from(i), "alice", "guess-123"); !errors.Is(err, identity.ErrBadCredentials) {
+			t.Fatalf("failure %d: got %v, want bad credentials", i+1, err)
+		}
+	}
+	fresh := identity.ContextWithClientAddr(context.Background(), "192.0.2.99:1")
+	var rl *identity.RateLimitedError
+	if _, err := a.Password(fresh, "alice", "alice-secret"); !errors.As(err, &rl) || rl.Wait != time.Second {
+		t.Fatalf("after %d failures from many addresses: got %v, want alice limited for 1s", n, err)
+	}
+	if _, err := a.Password(fresh, "bob", "bob-secret"); err != nil {
+		t.Fatalf("bob from a fresh address: %v", err)
+	}
+	clock.Advance(rl.Wait)
+	if _, err := a.Password(fresh, "alice", "alice-secret"); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+	if _, err := a.Password(fresh, "alice", "guess-123"); !errors.Is(err, identity.ErrBadCredentials) {
+		t.Fatalf("the name's count should be cleared by success: %v", err)
 	}
 }
 
