@@ -47,6 +47,32 @@ func TestMaskCopyText(t *testing.T) {
 	}
 }
 
+// TestCopyDescribe: a COPY whose columns include a star says what to
+// describe for their names; with the names, only the masked column is.
+func TestCopyDescribe(t *testing.T) {
+	p := maskPolicy(t, "mask")
+	for _, c := range []struct{ sql, describe string }{
+		{"COPY users TO STDOUT", `SELECT * FROM ONLY "users"`},
+		{`COPY public."Users" TO STDOUT`, `SELECT * FROM ONLY "public"."Users"`},
+		{"COPY (SELECT * FROM users WHERE id > 3) TO STDOUT", "SELECT * FROM users WHERE id > 3"},
+		{"COPY users (id, email) TO STDOUT", ""},             // positions are known
+		{"COPY (SELECT id, email FROM users) TO STDOUT", ""}, // positions are known
+		{"COPY users TO STDOUT; COPY users TO STDOUT", ""},   // one COPY at a time
+		{"COPY users FROM STDIN", ""},
+	} {
+		d := p.CheckSQL(Postgres, alice, c.sql)
+		if got := d.Mask.CopyDescribe(); got != c.describe {
+			t.Errorf("%q: CopyDescribe() = %q, want %q", c.sql, got, c.describe)
+		}
+	}
+	d := p.CheckSQL(Postgres, alice, "COPY users TO STDOUT")
+	rm := d.Mask.Columns([]Field{{Name: "id", Type: TypeText, Size: -1}, {Name: "email", Type: TypeText, Size: -1}})
+	got, names := rm.MaskCopyText([]byte("1\talice@example.com\n"))
+	if string(got) != "1\t****@example.com\n" || len(names) != 1 || names[0] != "email" {
+		t.Errorf("named COPY columns: %q %v", got, names)
+	}
+}
+
 func FuzzMaskCopyText(f *testing.F) {
 	p := maskPolicy(f, "mask")
 	rm := p.CheckSQL(Postgres, alice, "COPY users TO STDOUT").Mask.Columns([]Field{{Type: TypeText}, {Type: TypeText}, {Type: TypeInt, Size: 4}})

@@ -70,6 +70,10 @@ type starRef struct {
 // outPlan is the output columns of one row-returning statement.
 type outPlan struct {
 	cols []outCol
+	// describe, for a COPY ... TO STDOUT whose columns include a star, is
+	// a SELECT with the same output columns: COPY's own response names no
+	// columns, a Describe of this does (see ResultMask.CopyDescribe).
+	describe string
 }
 
 // lineage resolves columns against a policy's column rules.

@@ -3,6 +3,7 @@ package policy
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -57,14 +58,23 @@ func (l *lineage) pgStatementIn(n *pg.Node, parent *scope) (*outPlan, bool) {
 			defer l.refuseUnmaskable(n, parent, f)
 		}
 		if s.Query != nil {
-			return l.pgStatementIn(s.Query, parent)
+			plan, unknown := l.pgStatementIn(s.Query, parent)
+			if plan != nil && hasStar(plan) {
+				copied := *plan
+				copied.describe = deparseQuery(s.Query)
+				plan = &copied
+			}
+			return plan, unknown
 		}
 		if s.Relation == nil {
 			return nil, true
 		}
 		t := tableRef{schema: strings.ToLower(s.Relation.Schemaname), name: strings.ToLower(s.Relation.Relname)}
 		if len(s.Attlist) == 0 {
-			return &outPlan{cols: []outCol{{star: &starRef{tables: []tableRef{t}}}}}, false
+			// COPY t TO STDOUT sends t's columns in order (not its
+			// inheritance children's rows: ONLY).
+			return &outPlan{cols: []outCol{{star: &starRef{tables: []tableRef{t}}}},
+				describe: "SELECT * FROM ONLY " + quotedRelation(s.Relation)}, false
 		}
 		plan := &outPlan{}
 		for _, a := range s.Attlist {
@@ -386,3 +396,44 @@ func (l *lineage) refuseUnmaskable(n *pg.Node, parent *scope, format string) {
 		}
 	}
 }
+
+// hasStar reports whether a plan has a star column, whose names only the
+// result's description can tell.
+func hasStar(p *outPlan) bool {
+	for _, c := range p.cols {
+		if c.star != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// deparseQuery turns a COPY's query back into SQL ("" if it cannot be).
+func deparseQuery(q *pg.Node) string {
+	out, err := pg.Deparse(&pg.ParseResult{Version: parseTreeVersion(), Stmts: []*pg.RawStmt{{Stmt: q}}})
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
+// parseTreeVersion is the parse-tree version Deparse checks, as the
+// library's own parser stamps it (it exports no constant for it).
+var parseTreeVersion = sync.OnceValue(func() int32 {
+	r, err := pg.Parse("SELECT 1")
+	if err != nil {
+		return 0
+	}
+	return r.Version
+})
+
+// quotedRelation quotes a relation's schema and name exactly as parsed.
+func quotedRelation(rv *pg.RangeVar) string {
+	name := quoteIdent(rv.Relname)
+	if rv.Schemaname != "" {
+		name = quoteIdent(rv.Schemaname) + "." + name
+	}
+	return name
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -15,6 +15,18 @@ type ResultMask struct {
 	key    []byte
 }
 
+// CopyDescribe is, for a text that is one COPY ... TO STDOUT whose
+// columns the masks can only tell apart by name, a SELECT with the same
+// output columns. COPY's response names no columns, so without it every
+// column that might be masked is; an engine that can, describes this
+// statement first and passes the names to Columns. "" = not needed.
+func (m *ResultMask) CopyDescribe() string {
+	if m == nil || m.all != nil || len(m.plans) != 1 {
+		return ""
+	}
+	return m.plans[0].describe
+}
+
 // Columns binds the plan to one result set's columns; call it once per
 // result set (RowDescription / column definitions). nil = nothing to mask,
 // and a nil *RowMasker is safe to call.

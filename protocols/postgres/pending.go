@@ -31,7 +31,9 @@ type pendingItem struct {
 	kind expect
 	// swallow marks a gateway-injected message whose response the client must not see.
 	swallow bool
-	stmt    *stmtState
+	// stmt is the described statement (expParse, expDescribeStmt), or for
+	// an expQuery that is a COPY, the SELECT that told its column names.
+	stmt *stmtState
 	portal  *portalState
 	// entry is the query-log line this response completes (Query, Execute).
 	entry *queryEntry
@@ -93,6 +95,13 @@ func (q *pendingQueue) push(it pendingItem) {
 	}
 	q.items = append(q.items, it)
 	q.mu.Unlock()
+}
+
+// empty reports whether no response is outstanding.
+func (q *pendingQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head == len(q.items)
 }
 
 // front returns the oldest item without removing it.

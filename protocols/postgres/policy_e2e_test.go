@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -456,11 +457,75 @@ func TestPolicyMaskCopyTo(t *testing.T) {
 		if strings.Contains(buf.String(), "@example") {
 			t.Errorf("%s: COPY output leaks masked e-mails: %.120q", q, buf.String())
 		}
-		// COPY table TO STDOUT carries no column names, so every column is
-		// redacted (fail closed); the query form keeps the partial mask.
-		if want := "****.com"; strings.HasPrefix(q, "COPY (") && !strings.Contains(buf.String(), want) {
+		// Every form keeps the partial mask: COPY table TO STDOUT names no
+		// columns, the gateway learns them by describing the table first.
+		if want := "****.com"; !strings.Contains(buf.String(), want) {
 			t.Errorf("%s: COPY output has no partially masked e-mail: %.120q", q, buf.String())
 		}
+	}
+
+	// A star COPY masks only the masked columns: the names are told apart.
+	for _, q := range []string{
+		"COPY users TO STDOUT",
+		"COPY (SELECT * FROM users WHERE id <= 3) TO STDOUT",
+		"COPY public.users TO STDOUT",
+	} {
+		var buf strings.Builder
+		if _, err := c.PgConn().CopyTo(ctx, &buf, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		first, _, _ := strings.Cut(buf.String(), "\n")
+		cols := strings.Split(first, "\t")
+		if len(cols) != 6 || cols[0] != "1" || cols[1] != "User 1" || !strings.HasSuffix(cols[2], ".com") ||
+			strings.Contains(cols[2], "@example") || strings.HasPrefix(cols[3], "101-") {
+			t.Errorf("%s: first row %q: want id and name in clear, e-mail and ssn partially masked", q, first)
+		}
+	}
+	// Inside a transaction, and the session's own statements untouched:
+	// the injected Describe and Sync neither commit nor disturb anything.
+	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE TEMP TABLE copy_probe (n int)"); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if _, err := c.PgConn().CopyTo(ctx, &buf, "COPY users TO STDOUT"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_class WHERE relname = 'copy_probe'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the transaction around the COPY did not roll back: %d %v", n, err)
+	}
+	// In a failed transaction the Describe fails too: the client sees only
+	// its own error, and the session goes on.
+	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	c.Exec(ctx, "SELECT 1/0")
+	_, err := c.PgConn().CopyTo(ctx, &buf, "COPY users TO STDOUT")
+	if pe, ok := pgErrCode(err); !ok || pe.Code != "25P02" {
+		t.Fatalf("COPY in a failed transaction: %v, want 25P02 from the server", err)
+	}
+	if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("session after the failed COPY: %v", err)
+	}
+	// The query log names the COPY's columns.
+	c.Close(ctx)
+	var logged bool
+	for _, ev := range queryLog(t, g) {
+		if ev.Statement == "COPY users TO STDOUT" && slices.Contains(ev.Columns, "email") && slices.Contains(ev.Masked, "email") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Error("no query-log line for COPY users TO STDOUT naming its columns and the masked one")
 	}
 }
 

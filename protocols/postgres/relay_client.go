@@ -100,8 +100,30 @@ func (r *relay) onQuery(ctx context.Context, m *pgproto3.Query) error {
 		r.forward(pendingItem{kind: expQuery, entry: e}, &pgproto3.Query{String: r.poison})
 		return nil
 	}
-	r.forward(pendingItem{kind: expQuery, entry: e}, m)
+	it := pendingItem{kind: expQuery, entry: e}
+	if sql := d.Mask.CopyDescribe(); sql != "" && r.pending.empty() {
+		it.stmt = r.describeForCopy(sql)
+	}
+	r.forward(it, m)
 	return nil
+}
+
+// describeForCopy asks the server for the column names of a COPY ... TO
+// STDOUT, which its CopyOutResponse does not give (without them the masks
+// cannot tell the columns apart and mask every one that might be masked):
+// ahead of the COPY it describes a SELECT with the same columns as a
+// prepared statement of its own, then closes it. The client sees none of
+// the responses. Only when nothing is in flight: the injected Sync must
+// not end a batch of the client's. If any of it fails (an aborted
+// transaction, the name taken), the COPY is masked without names.
+func (r *relay) describeForCopy(sql string) *stmtState {
+	st := &stmtState{text: sql}
+	name := r.poison + "_copy_columns"
+	r.forward(pendingItem{kind: expParse, swallow: true}, &pgproto3.Parse{Name: name, Query: sql})
+	r.forward(pendingItem{kind: expDescribeStmt, stmt: st, swallow: true}, &pgproto3.Describe{ObjectType: 'S', Name: name})
+	r.forward(pendingItem{kind: expClose, swallow: true}, &pgproto3.Close{ObjectType: 'S', Name: name})
+	r.forward(pendingItem{kind: expSync, swallow: true}, &pgproto3.Sync{})
+	return st
 }
 
 func (r *relay) onParse(ctx context.Context, m *pgproto3.Parse) error {

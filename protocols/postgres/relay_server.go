@@ -56,6 +56,7 @@ func (r *relay) serverLoop() error {
 				if it.stmt != nil {
 					it.stmt.shape.Store(shape)
 				}
+				forward = !it.swallow
 			case expDescribePortal:
 				r.pending.pop()
 				if it.portal != nil {
@@ -70,8 +71,11 @@ func (r *relay) serverLoop() error {
 			forward = !it.swallow
 		case *pgproto3.ParameterDescription:
 			// Part of a statement Describe; its RowDescription/NoData pops.
+			it, _ := r.pending.front()
+			forward = !it.swallow
 		case *pgproto3.ParseComplete, *pgproto3.BindComplete, *pgproto3.CloseComplete:
-			r.pending.pop()
+			it, _ := r.pending.pop()
+			forward = !it.swallow
 		case *pgproto3.CommandComplete:
 			r.onComplete(&cur, string(m.CommandTag))
 		case *pgproto3.EmptyQueryResponse:
@@ -80,8 +84,11 @@ func (r *relay) serverLoop() error {
 			r.onComplete(&cur, "SUSPENDED")
 		case *pgproto3.ErrorResponse:
 			msg = r.onError(&cur, m)
+			forward = msg != nil
 		case *pgproto3.ReadyForQuery:
-			r.onReady(&cur)
+			if injected := r.onReady(&cur); injected {
+				continue // answers the gateway's own Sync
+			}
 			if err := r.toClient.send(m); err != nil {
 				return err
 			}
@@ -119,9 +126,11 @@ func (r *relay) serverLoop() error {
 }
 
 // startCopyOut prepares masking of COPY ... TO STDOUT rows. CopyOutResponse
-// names no columns, so the masker gets nameless text fields; the policy
-// refuses csv and binary COPY of masked data at Parse/Query time, so only the
-// text format reaches here with a mask.
+// names no columns: the names come from the Describe the client loop sent
+// ahead (describeForCopy), else the masker gets nameless text fields and
+// masks every column that might be masked. The policy refuses csv and
+// binary COPY of masked data at Parse/Query time, so only the text format
+// reaches here with a mask.
 func (r *relay) startCopyOut(m *pgproto3.CopyOutResponse) resultState {
 	it, ok := r.pending.front()
 	if !ok || (it.kind != expExecute && it.kind != expQuery) || it.entry == nil {
@@ -130,8 +139,19 @@ func (r *relay) startCopyOut(m *pgproto3.CopyOutResponse) resultState {
 	rs := resultState{entry: it.entry, copyOut: true}
 	if mask := it.entry.decision.Mask; mask != nil && m.OverallFormat == 0 {
 		fields := make([]policy.Field, len(m.ColumnFormatCodes))
+		var described *resultShape
+		if it.stmt != nil {
+			described = it.stmt.shape.Load() // see describeForCopy
+		}
+		named := described != nil && len(described.columns) == len(fields)
 		for i := range fields {
 			fields[i] = policy.Field{Type: policy.TypeText, Size: -1}
+			if named {
+				fields[i].Name = described.columns[i]
+			}
+		}
+		if named && it.entry.columns == nil {
+			it.entry.columns = described.columns
 		}
 		rs.masker = mask.Columns(fields)
 	}
@@ -267,7 +287,9 @@ func (r *relay) onComplete(cur *resultState, tag string) {
 }
 
 // onError ties an error to its statement. A poison error for a blocked
-// statement becomes the policy's own error, SQLSTATE 42501.
+// statement becomes the policy's own error, SQLSTATE 42501. It returns nil
+// when the client must not see the error: it answers a message the gateway
+// injected (a FATAL is always passed on).
 func (r *relay) onError(cur *resultState, m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 	*cur = resultState{}
 	if m.Severity == "FATAL" || m.Severity == "PANIC" {
@@ -279,6 +301,9 @@ func (r *relay) onError(cur *resultState, m *pgproto3.ErrorResponse) pgproto3.Ba
 		return m // asynchronous (e.g. FATAL on shutdown)
 	}
 	var out pgproto3.BackendMessage = m
+	if it.swallow && m.Severity != "FATAL" && m.Severity != "PANIC" {
+		out = nil
+	}
 	e := it.entry
 	if e != nil && e.blocked && m.Code == "42601" {
 		out = &pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: e.blockCode, Message: e.blockMsg,
@@ -316,19 +341,20 @@ func blockDetail(e *queryEntry) string {
 	return ""
 }
 
-// onReady completes everything up to the Sync or Query that ReadyForQuery answers.
-func (r *relay) onReady(cur *resultState) {
+// onReady completes everything up to the Sync or Query that ReadyForQuery
+// answers. It reports whether that was the gateway's own Sync.
+func (r *relay) onReady(cur *resultState) (injected bool) {
 	*cur = resultState{}
 	for {
 		it, ok := r.pending.pop()
 		if !ok {
-			return
+			return false
 		}
 		if it.entry != nil {
 			r.record(it.entry)
 		}
 		if it.kind == expSync || it.kind == expQuery || it.kind == expFunctionCall {
-			return
+			return it.swallow
 		}
 	}
 }
