@@ -223,6 +223,14 @@ func (v *myExprVisitor) Enter(n ast.Node) (ast.Node, bool) {
 			v.t = v.t.join(v.l.outColWhole(c))
 		}
 		return n, true
+	case *ast.FuncCallExpr:
+		name := x.FnName.L
+		if x.Schema.L != "" {
+			name = x.Schema.L + "." + name
+		}
+		if v.l.dbFuncMayReadMasked(name) {
+			v.t = v.t.join(taint{unknown: true, derived: true, src: name + "()"})
+		}
 	}
 	return n, false
 }

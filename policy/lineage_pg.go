@@ -318,8 +318,9 @@ func (l *lineage) pgExpr(n *pg.Node, sc *scope) taint {
 		}
 		return t
 	case *pg.Node_FuncCall:
-		if isOpaqueFunc(qualifiedName(x.FuncCall.Funcname)) {
-			return taint{unknown: true, derived: true, src: qualifiedName(x.FuncCall.Funcname) + "()"}
+		name := qualifiedName(x.FuncCall.Funcname)
+		if isOpaqueFunc(name) || l.dbFuncMayReadMasked(name) {
+			return taint{unknown: true, derived: true, src: name + "()"}
 		}
 	}
 	var t taint

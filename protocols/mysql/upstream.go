@@ -165,24 +165,52 @@ func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db str
 const viewsQuery = "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS" +
 	" WHERE TABLE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema')"
 
-// loadViews reads the server's view definitions, every schema, over the
-// gateway's own upstream connection, before the relay takes it over.
+// funcsQuery lists the server's stored functions with their bodies, so
+// that lineage can tell which of them may read masked columns.
+const funcsQuery = "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES" +
+	" WHERE ROUTINE_TYPE = 'FUNCTION' AND ROUTINE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema')"
+
+// loadViews reads the server's view definitions and stored functions,
+// every schema, over the gateway's own upstream connection, before the
+// relay takes it over.
 func loadViews(c *client.Conn) (*policy.Views, error) {
-	res, err := c.Execute(viewsQuery)
+	views, err := readTriples(c, viewsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("reading view definitions: %w", err)
 	}
+	funcs, err := readTriples(c, funcsQuery)
+	if err != nil {
+		return nil, fmt.Errorf("reading stored functions: %w", err)
+	}
+	defs := make([]policy.ViewDef, len(views))
+	for i, v := range views {
+		defs[i] = policy.ViewDef{Schema: v[0], Name: v[1], Definition: v[2]}
+	}
+	fns := make([]policy.FuncDef, len(funcs))
+	for i, f := range funcs {
+		fns[i] = policy.FuncDef{Schema: f[0], Name: f[1], Body: f[2]} // NULL (not shown) reads as ""
+	}
+	return policy.NewMySQLViews(defs).WithFuncs(fns), nil
+}
+
+// readTriples runs a query of three string columns.
+func readTriples(c *client.Conn, query string) ([][3]string, error) {
+	res, err := c.Execute(query)
+	if err != nil {
+		return nil, err
+	}
 	defer res.Close()
-	var defs []policy.ViewDef
+	var out [][3]string
 	if res.Resultset != nil {
 		for i := range res.Values {
-			schema, _ := res.GetString(i, 0)
-			name, _ := res.GetString(i, 1)
-			def, _ := res.GetString(i, 2)
-			defs = append(defs, policy.ViewDef{Schema: schema, Name: name, Definition: def})
+			var row [3]string
+			for j := range row {
+				row[j], _ = res.GetString(i, j)
+			}
+			out = append(out, row)
 		}
 	}
-	return policy.NewMySQLViews(defs), nil
+	return out, nil
 }
 
 // checkFormatCaps refuses an upstream that did not accept a capability the

@@ -33,8 +33,8 @@ type pendingItem struct {
 	swallow bool
 	// stmt is the described statement (expParse, expDescribeStmt), or for
 	// an expQuery that is a COPY, the SELECT that told its column names.
-	stmt *stmtState
-	portal  *portalState
+	stmt   *stmtState
+	portal *portalState
 	// entry is the query-log line this response completes (Query, Execute).
 	entry *queryEntry
 }

@@ -14,23 +14,38 @@ WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
 UNION ALL
 SELECT schemaname::text, matviewname::text, definition FROM pg_catalog.pg_matviews`
 
-// loadViews reads the database's view definitions over pc, the gateway's
-// own upstream connection, before it is handed to the client.
+// funcsQuery lists the database's own functions with their source, so
+// that lineage can tell which of them may read masked columns.
+const funcsQuery = `SELECT n.nspname::text, p.proname::text, p.prosrc FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')`
+
+// loadViews reads the database's view definitions and functions over pc,
+// the gateway's own upstream connection, before it is handed to the client.
 func loadViews(ctx context.Context, pc *pgconn.PgConn) (*policy.Views, error) {
-	results, err := pc.Exec(ctx, viewsQuery).ReadAll()
+	results, err := pc.Exec(ctx, viewsQuery+";\n"+funcsQuery).ReadAll()
 	if err != nil {
-		return nil, fmt.Errorf("reading view definitions: %w", err)
+		return nil, fmt.Errorf("reading view and function definitions: %w", err)
+	}
+	if len(results) != 2 {
+		return nil, fmt.Errorf("reading view and function definitions: %d results, want 2", len(results))
 	}
 	var defs []policy.ViewDef
-	for _, r := range results {
+	var fns []policy.FuncDef
+	for i, r := range results {
 		if r.Err != nil {
-			return nil, fmt.Errorf("reading view definitions: %w", r.Err)
+			return nil, fmt.Errorf("reading view and function definitions: %w", r.Err)
 		}
 		for _, row := range r.Rows {
-			if len(row) == 3 {
+			if len(row) != 3 {
+				continue
+			}
+			if i == 0 {
 				defs = append(defs, policy.ViewDef{Schema: string(row[0]), Name: string(row[1]), Definition: string(row[2])})
+			} else {
+				fns = append(fns, policy.FuncDef{Schema: string(row[0]), Name: string(row[1]), Body: string(row[2])})
 			}
 		}
 	}
-	return policy.NewViews(defs), nil
+	return policy.NewViews(defs).WithFuncs(fns), nil
 }
