@@ -208,60 +208,6 @@ var opaqueFuncs = map[string]bool{
 	"crosstab4": true, "connectby": true, "ts_stat": true,
 }
 
-// dbFuncMayReadMasked reports whether name is one of the database's own
-// functions (Views.WithFuncs) whose body could read a masked column: its
-// result then has unknown lineage. The check is lexical and errs towards
-// masking: a body naming a masked column's table or column (where the rule
-// names one rather than a glob), or running dynamic SQL (EXECUTE), counts.
-func (l *lineage) dbFuncMayReadMasked(name string) bool {
-	body, ok := l.views.funcBody(name)
-	if !ok {
-		return false
-	}
-	if strings.Contains(body, unknownBody) || mentionsWord(body, "execute") {
-		return true
-	}
-	for i := range l.rules {
-		cr := &l.rules[i]
-		table, column := literalPart(cr.table), literalPart(cr.column)
-		if table == "" && column == "" {
-			return true // a rule of globs only: any body may reach it
-		}
-		if (table != "" && mentionsWord(body, table)) || (column != "" && mentionsWord(body, column)) {
-			return true
-		}
-	}
-	return false
-}
-
-// literalPart is a rule part without glob characters, or "".
-func literalPart(p string) string {
-	if p == "" || strings.ContainsAny(p, "*?[") {
-		return ""
-	}
-	return p
-}
-
-// mentionsWord reports whether w occurs in s (both lower-case) as a whole
-// identifier: not inside a longer name.
-func mentionsWord(s, w string) bool {
-	for i := 0; ; {
-		j := strings.Index(s[i:], w)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(w)
-		if (start == 0 || !isIdentByte(s[start-1])) && (end == len(s) || !isIdentByte(s[end])) {
-			return true
-		}
-		i = start + 1
-	}
-}
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 0x80
-}
-
 func isOpaqueFunc(qualified string) bool {
 	name := qualified
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {

@@ -32,9 +32,11 @@ type Views struct {
 	defs    map[string]*pg.Node // Postgres: "schema.name" and "name" -> parsed SELECT
 	myDefs  map[string]myView   // MySQL: "schema.name" -> the view
 	myNames map[string]bool     // MySQL: the views' bare names
-	// funcs are the database's own functions whose bodies may read masked
-	// data: "schema.name" and "name" -> the lower-cased body (WithFuncs).
-	funcs map[string]string
+	// funcs are the database's own functions and texts are the words of
+	// every function body and view definition, both by "schema.name" and
+	// "name" (see routines.go).
+	funcs map[string]bool
+	texts map[string]*words
 
 	mu    sync.Mutex
 	cache map[string]*analysis
@@ -66,6 +68,7 @@ func NewViews(defs []ViewDef) *Views {
 			node = &pg.Node{} // unknown: see pgViewRelation
 		}
 		schema, name := strings.ToLower(d.Schema), strings.ToLower(d.Name)
+		v.addText(schema, name, d.Definition)
 		v.defs[schema+"."+name] = node
 		// Unqualified names resolve through search_path, which the gateway
 		// does not track: the first schema listed wins, public first.
@@ -92,6 +95,7 @@ func NewMySQLViews(defs []ViewDef) *Views {
 			}
 		}
 		schema, name := strings.ToLower(d.Schema), strings.ToLower(d.Name)
+		v.addText(schema, name, d.Definition)
 		v.myDefs[schema+"."+name] = myView{schema: schema, def: node}
 		v.myNames[name] = true
 	}
@@ -108,55 +112,12 @@ func parseMySQLOne(p *parser.Parser, sql string) (st ast.StmtNode, err error) {
 	return p.ParseOneStmt(sql, "", "")
 }
 
-// FuncDef is one function of the database: pg_proc's prosrc as Body (SQL
-// or PL/pgSQL source; for a C function, its symbol name), or MySQL's
-// ROUTINE_DEFINITION. An empty Body (MySQL shows none without privileges
-// on the routine) counts as one that may read anything.
-type FuncDef struct {
-	Schema, Name string
-	Body         string
-}
-
-// WithFuncs adds the database's own functions to a snapshot being built
-// (before it is shared). A function's result is data of unknown origin
-// when its body could read a masked column (see funcMayReadMasked): the
-// statement names only the function, so without this `SELECT
-// contact_of(1)` would return an e-mail the masks never saw.
-func (v *Views) WithFuncs(fns []FuncDef) *Views {
-	if v.funcs == nil {
-		v.funcs = map[string]string{}
-	}
-	for _, f := range fns {
-		schema, name, body := strings.ToLower(f.Schema), strings.ToLower(f.Name), strings.ToLower(f.Body)
-		if body == "" {
-			body = unknownBody
-		}
-		// Overloads share a name: keep every body under it.
-		v.funcs[schema+"."+name] += body + "\n"
-		v.funcs[name] += body + "\n"
-	}
-	return v
-}
-
 // Len is the number of views and functions in the snapshot.
 func (v *Views) Len() int {
 	if v == nil {
 		return 0
 	}
 	return len(v.defs) + len(v.myDefs) + len(v.funcs)
-}
-
-// unknownBody stands for a function body the database did not show.
-const unknownBody = "\x00unknown body\x00"
-
-// funcBody is the body of a database function the text calls ("schema.name"
-// or "name"), and whether there is one.
-func (v *Views) funcBody(name string) (string, bool) {
-	if v == nil || v.funcs == nil {
-		return "", false
-	}
-	b, ok := v.funcs[name]
-	return b, ok
 }
 
 // lookupMy finds the view a MySQL name resolved against the current

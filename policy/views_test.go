@@ -82,13 +82,21 @@ func TestLineageThroughMySQLViews(t *testing.T) {
 }
 
 // TestLineageThroughDatabaseFunctions: a database function whose body
-// could read a masked column returns data of unknown origin; others do not.
+// could read a masked column (itself, or through the functions and views it
+// names) returns data of unknown origin; others do not.
 func TestLineageThroughDatabaseFunctions(t *testing.T) {
 	p := maskPolicy(t, "mask")
-	views := NewViews(nil).WithFuncs([]FuncDef{
+	views := NewViews([]ViewDef{
+		{Schema: "public", Name: "user_contacts", Definition: "SELECT id, email FROM users"},
+	}).WithFuncs([]FuncDef{
 		{Schema: "public", Name: "contact_of", Body: "SELECT email FROM users WHERE id = $1"},
 		{Schema: "public", Name: "tax_id", Body: "SELECT SSN FROM people WHERE id = $1"}, // *.ssn, any case
 		{Schema: "public", Name: "dyn", Body: "BEGIN EXECUTE format('SELECT %I FROM t', $1) INTO r; RETURN r; END"},
+		{Schema: "public", Name: "wrapper", Body: "SELECT public.contact_of($1)"},   // through a function
+		{Schema: "public", Name: "via_view", Body: "SELECT e FROM user_contacts c"}, // through a view
+		{Schema: "public", Name: "hidden", Body: ""},                                // not shown
+		{Schema: "public", Name: "ping", Body: "SELECT pong($1)"},                   // a cycle, clean
+		{Schema: "public", Name: "pong", Body: "SELECT ping($1 - 1)"},
 		{Schema: "public", Name: "double_it", Body: "SELECT $1 * 2"},
 		{Schema: "public", Name: "emails_sent", Body: "SELECT count(*) FROM emails_sent_log"}, // not the word email
 		{Schema: "ext", Name: "digest", Body: "pg_digest"},                                    // a C function
@@ -104,6 +112,10 @@ func TestLineageThroughDatabaseFunctions(t *testing.T) {
 		{"SELECT * FROM contact_of(1)", true},
 		{"SELECT tax_id(1)", true},
 		{"SELECT dyn('x')", true},
+		{"SELECT wrapper(1)", true},
+		{"SELECT via_view(1)", true},
+		{"SELECT hidden()", true},
+		{"SELECT ping(3)", false},
 		{"SELECT double_it(2)", false},
 		{"SELECT emails_sent()", false},
 		{"SELECT ext.digest('a')", false},
@@ -116,19 +128,19 @@ func TestLineageThroughDatabaseFunctions(t *testing.T) {
 			t.Errorf("%q: masked %v, want masked=%v", c.sql, got, c.masked)
 		}
 	}
-	for _, c := range []struct {
-		s, w string
-		want bool
-	}{
-		{"select email from users", "email", true},
-		{"select emails from users", "email", false},
-		{"select user_email from t", "email", false},
-		{"email", "email", true},
-		{"x.email)", "email", true},
-		{"$email", "email", false},
-	} {
-		if got := mentionsWord(c.s, c.w); got != c.want {
-			t.Errorf("mentionsWord(%q, %q) = %v, want %v", c.s, c.w, got, c.want)
+}
+
+func TestAddIdentifiers(t *testing.T) {
+	set := map[string]struct{}{}
+	addIdentifiers(set, `SELECT User_Email, "Ssn", x.email)+$1 FROM public.users_2 -- émail`)
+	for _, w := range []string{"select", "user_email", "ssn", "x", "email", "$1", "from", "public", "users_2", "émail"} {
+		if _, ok := set[w]; !ok {
+			t.Errorf("%q missing from %v", w, set)
+		}
+	}
+	for _, w := range []string{"user", "users", "emai"} {
+		if _, ok := set[w]; ok {
+			t.Errorf("%q is not a whole identifier of the text", w)
 		}
 	}
 }
