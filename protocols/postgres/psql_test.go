@@ -196,3 +196,27 @@ func TestPsqlTLSModes(t *testing.T) {
 		t.Fatalf("verify-full with the wrong root: exit %d err %q", code, errOut)
 	}
 }
+
+// TestPsqlCopyMaskedByName: psql's \copy of a whole table through a masked
+// target masks only the masked columns (the gateway describes the table
+// first), and psql notices nothing of it.
+func TestPsqlCopyMaskedByName(t *testing.T) {
+	g := startGateway(t, guardedYAML)
+	out, errOut, code := psqlRun(t, g.dsn("alice", aliceToken, ""), "-A", "-t",
+		"-c", `\copy users TO STDOUT`, "-c", "SELECT 'after=' || count(*) FROM users WHERE id <= 3")
+	if code != 0 {
+		t.Fatalf("psql exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	cols := strings.Split(first, "\t")
+	if len(cols) != 6 || cols[0] != "1" || cols[1] != "User 1" || strings.Contains(cols[2], "@example") ||
+		!strings.HasSuffix(cols[2], ".com") || strings.HasPrefix(cols[3], "101-") {
+		t.Errorf("first row %q: want id and name in clear, e-mail and ssn masked", first)
+	}
+	if strings.Contains(out, "@example") {
+		t.Error("\\copy output leaks an e-mail")
+	}
+	if !strings.Contains(out, "after=3") {
+		t.Errorf("the session after \\copy:\n%s", out)
+	}
+}
