@@ -191,6 +191,10 @@ type Recording struct {
 	RecordInput bool `yaml:"record_input"`
 	// FlushInterval bounds what a crash can lose (default 1s).
 	FlushInterval Duration `yaml:"flush_interval"`
+	// SealKey, when set, authenticates each record's seal with HMAC-SHA256,
+	// so that rewriting a record and its unkeyed hash chain is detected by
+	// `sluice verify` given the key. Gateway-wide: top-level recording only.
+	SealKey Secret `yaml:"seal_key"`
 }
 
 // Limits are listener-level protections.

@@ -70,6 +70,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad ssh key", strings.Replace(minimal, `groups: [developers]}`, `groups: [developers], ssh_keys: ["ssh-ed25519 notbase64"]}`, 1), "identities[0].ssh_keys[0]: not an authorized_keys line"},
 		{"bad user CA", minimal + "identity: {ssh_user_ca: [nope]}\n", "identity.ssh_user_ca[0]: not a public key line"},
 		{"ssh target without known_hosts", minimal + "  - {name: web1, protocol: ssh, upstream: {address: 'h:22', user: deploy, key_file: k}}\n", "targets[1].upstream.known_hosts: required for an ssh target"},
+		{"short seal key", minimal + "recording: {seal_key: short}\n", "recording.seal_key: must be at least 16 characters"},
+		{"seal key", minimal + "recording: {seal_key: 0123456789abcdef}\n", ""},
+		{"seal key per target", strings.Replace(minimal, "protocol: postgres", "protocol: postgres\n    recording: {seal_key: 0123456789abcdef}", 1), "targets[0].recording.seal_key: the seal key is gateway-wide"},
 		{"yaml syntax", "targets: [", "s.yaml"},
 	}
 	for _, tc := range cases {

@@ -34,6 +34,9 @@ func (c *Config) errf(key, format string, args ...any) error {
 	return &Error{File: c.path, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
+// MinSealKeyLen is the shortest recording.seal_key accepted.
+const MinSealKeyLen = 16
+
 // Validate fills defaults and checks the config. It is the one place that
 // knows what a complete config looks like.
 func (c *Config) Validate() error {
@@ -54,6 +57,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Recording.FlushInterval.Duration == 0 {
 		c.Recording.FlushInterval.Duration = DefaultFlushInterval
+	}
+	if k := c.Recording.SealKey.Reveal(); k != "" && len(k) < MinSealKeyLen {
+		return c.errf("recording.seal_key", "must be at least %d characters", MinSealKeyLen)
 	}
 	if c.Admin.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
@@ -117,6 +123,9 @@ func (c *Config) Validate() error {
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		key := fmt.Sprintf("targets[%d]", i)
+		if t.Recording != nil && t.Recording.SealKey != "" {
+			return c.errf(key+".recording.seal_key", "the seal key is gateway-wide: set it in the top-level recording section")
+		}
 		if !namePattern.MatchString(t.Name) {
 			return c.errf(key+".name", "%q is not a valid target name", t.Name)
 		}

@@ -56,7 +56,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := session.OpenStore(cfg.DataDir, session.Options{FlushInterval: cfg.Recording.FlushInterval.Duration, Log: log})
+	store, err := session.OpenStore(cfg.DataDir, session.Options{FlushInterval: cfg.Recording.FlushInterval.Duration, Log: log,
+		SealKey: []byte(cfg.Recording.SealKey.Reveal())})
 	if err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}

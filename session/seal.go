@@ -3,6 +3,8 @@ package session
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -25,6 +28,27 @@ type Seal struct {
 	Chunks  int              `json:"chunks"`
 	Head    string           `json:"head"`  // hex SHA-256, the last chain link
 	Files   map[string]int64 `json:"files"` // file name -> size in bytes
+	// MAC is hex HMAC-SHA256 of the fields above under recording.seal_key
+	// (see sealMAC); empty when no key is configured.
+	MAC string `json:"mac,omitempty"`
+}
+
+// sealMAC authenticates every field of a seal but MAC itself. The chain
+// binds each chunk to Head; without a key anyone able to rewrite the data
+// dir could recompute chain and seal, with it they cannot forge the MAC.
+func sealMAC(key []byte, s *Seal) string {
+	h := hmac.New(sha256.New, key)
+	fmt.Fprintf(h, "sluice-seal-v1\x00%d\x00%s\x00%s\x00%d\x00%d\x00%s", s.Version, s.ID, s.Status,
+		s.Closed.UnixNano(), s.Chunks, s.Head)
+	names := make([]string, 0, len(s.Files))
+	for n := range s.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "\x00%s=%d", n, s.Files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // writeSeal syncs the chain and writes seal.json atomically. The caller
@@ -48,6 +72,9 @@ func (s *Session) writeSeal(status Status) error {
 		Head: hex.EncodeToString(s.head[:]), Files: map[string]int64{}}
 	for _, w := range s.streams {
 		seal.Files[w.name] = w.size
+	}
+	if key := s.store.opts.SealKey; len(key) > 0 {
+		seal.MAC = sealMAC(key, &seal)
 	}
 	data, err := json.MarshalIndent(seal, "", "  ")
 	if err != nil {
@@ -90,12 +117,13 @@ func (st *Store) Verify(ctx context.Context, id string) (*VerifyReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return VerifyDir(filepath.Join(st.dir, sessionDir(id)), rec, indexSeal)
+	return VerifyDir(filepath.Join(st.dir, sessionDir(id)), rec, indexSeal, st.opts.SealKey)
 }
 
 // VerifyDir checks the session directory dir of rec. indexSeal is the chain
-// head the index holds ("" when unknown).
-func VerifyDir(dir string, rec Record, indexSeal string) (*VerifyReport, error) {
+// head the index holds ("" when unknown); key is recording.seal_key (nil:
+// the seal's MAC, if any, is not checked).
+func VerifyDir(dir string, rec Record, indexSeal string, key []byte) (*VerifyReport, error) {
 	r := &VerifyReport{ID: rec.ID}
 	entries, partial, err := readChain(filepath.Join(dir, ChainFile))
 	if err != nil {
@@ -189,6 +217,14 @@ func VerifyDir(dir string, rec Record, indexSeal string) (*VerifyReport, error) 
 		}
 		if indexSeal != "" && indexSeal != seal.Head {
 			r.problem("index seal does not match %s", SealFile)
+		}
+		switch {
+		case len(key) > 0 && seal.MAC == "":
+			r.problem("%s has no MAC though a seal key is given (sealed before recording.seal_key was set, or the MAC was removed)", SealFile)
+		case len(key) > 0 && !hmac.Equal([]byte(seal.MAC), []byte(sealMAC(key, seal))):
+			r.problem("%s MAC does not match: the seal was rewritten, or sealed under another key", SealFile)
+		case len(key) == 0 && seal.MAC != "":
+			r.Warnings = append(r.Warnings, "the seal's MAC was not checked: no seal key given (recording.seal_key in --config, or $SLUICE_SEAL_KEY)")
 		}
 	}
 	return r, nil

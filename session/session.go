@@ -79,6 +79,9 @@ type Options struct {
 	// ReadOnly opens an existing data dir to read the index only (the CLI,
 	// possibly while a gateway runs): no directory is created and Open fails.
 	ReadOnly bool
+	// SealKey authenticates seals (recording.seal_key): written with each
+	// seal, checked by Verify. Nil: seals carry no MAC and none is checked.
+	SealKey []byte
 }
 
 // Recording is the effective recording setting of one session (the target's

@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,11 @@ import (
 func sealedSession(t *testing.T) (*Store, *Session) {
 	t.Helper()
 	st := openTestStore(t, time.Hour)
+	return st, sealedSessionIn(t, st)
+}
+
+func sealedSessionIn(t *testing.T, st *Store) *Session {
+	t.Helper()
 	s := openTestSession(t, st, Info{Protocol: "postgres", Target: "appdb", Identity: "alice"}, Recording{})
 	for i := range 3 {
 		s.LogQuery(QueryEvent{Seq: int64(i + 1), Time: time.Now(), Statement: "select 1", Decision: "allow"})
@@ -21,7 +28,7 @@ func sealedSession(t *testing.T) (*Store, *Session) {
 	if err := s.Close(StatusOK, nil); err != nil {
 		t.Fatal(err)
 	}
-	return st, s
+	return s
 }
 
 func verify(t *testing.T, st *Store, s *Session) *VerifyReport {
@@ -132,4 +139,63 @@ func TestConcurrentLoggingKeepsEveryLineAndChain(t *testing.T) {
 	if r := verify(t, st, s); !r.OK() || !r.Sealed || r.Chunks < 3 {
 		t.Fatalf("verify: %+v", r)
 	}
+}
+
+// TestVerifySealMAC: with recording.seal_key a seal rewritten consistently
+// (here: its status) is detected, as is a MAC removed or made under another
+// key; without the key verify says the MAC went unchecked.
+func TestVerifySealMAC(t *testing.T) {
+	key := []byte("0123456789abcdef-seal")
+	st, err := OpenStore(filepath.Join(t.TempDir(), "data"), Options{FlushInterval: time.Hour, SealKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := sealedSessionIn(t, st)
+	dir := filepath.Join(st.dir, sessionDir(s.ID()))
+	rec, err := st.Get(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealPath := filepath.Join(dir, SealFile)
+	orig, err := os.ReadFile(sealPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, key []byte, wantProblem, wantWarning string) {
+		t.Helper()
+		r, err := VerifyDir(dir, rec, "", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(r.Problems, "; ")
+		if (wantProblem == "") != r.OK() || !strings.Contains(got, wantProblem) {
+			t.Errorf("%s: problems %q, want %q", name, got, wantProblem)
+		}
+		if w := strings.Join(r.Warnings, "; "); !strings.Contains(w, wantWarning) {
+			t.Errorf("%s: warnings %q, want %q", name, w, wantWarning)
+		}
+	}
+	rewrite := func(edit func(*Seal)) {
+		t.Helper()
+		var seal Seal
+		if err := json.Unmarshal(orig, &seal); err != nil {
+			t.Fatal(err)
+		}
+		edit(&seal)
+		b, _ := json.Marshal(seal)
+		if err := os.WriteFile(sealPath, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("intact", key, "", "")
+	check("intact, no key", nil, "", "MAC was not checked")
+	check("intact, another key", []byte("another-key-0123456"), "MAC does not match", "")
+
+	rewrite(func(s *Seal) { s.Status = StatusKilled })
+	check("status rewritten", key, "MAC does not match", "")
+	check("status rewritten, no key", nil, "", "MAC was not checked") // what the key is for
+
+	rewrite(func(s *Seal) { s.MAC = "" })
+	check("MAC removed", key, "has no MAC", "")
 }

@@ -55,23 +55,30 @@ func (f *recordingFlags) source() error {
 
 // resolveDataDir returns the data dir named by --data-dir or --config.
 func (f *recordingFlags) resolveDataDir() (string, error) {
+	dir, _, err := f.resolve()
+	return dir, err
+}
+
+// resolve returns the data dir and the seal key: recording.seal_key from
+// --config, else $SLUICE_SEAL_KEY (with --data-dir).
+func (f *recordingFlags) resolve() (dir string, sealKey []byte, err error) {
 	if f.dataDir != "" {
-		return f.dataDir, nil
+		return f.dataDir, []byte(os.Getenv("SLUICE_SEAL_KEY")), nil
 	}
 	cfg, err := config.Load(f.config)
 	if err != nil {
-		return "", &usageError{err}
+		return "", nil, &usageError{err}
 	}
-	return cfg.DataDir, nil
+	return cfg.DataDir, []byte(cfg.Recording.SealKey.Reveal()), nil
 }
 
 // openStore opens the session index read-only.
 func (f *recordingFlags) openStore() (*session.Store, error) {
-	dir, err := f.resolveDataDir()
+	dir, key, err := f.resolve()
 	if err != nil {
 		return nil, err
 	}
-	return session.OpenStore(dir, session.Options{ReadOnly: true})
+	return session.OpenStore(dir, session.Options{ReadOnly: true, SealKey: key})
 }
 
 func (f *recordingFlags) adminClient() (*admin.Client, error) {

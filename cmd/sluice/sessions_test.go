@@ -175,3 +175,43 @@ func TestReplayVerifyWatchCommands(t *testing.T) {
 		t.Fatalf("verify of a tampered record: %v\n%s", err, out)
 	}
 }
+
+// TestVerifyWithSealKey: verify takes the seal key from --config
+// (recording.seal_key) or $SLUICE_SEAL_KEY with --data-dir, and a wrong key
+// fails verification.
+func TestVerifyWithSealKey(t *testing.T) {
+	const key = "0123456789abcdef-cli"
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	st, err := session.OpenStore(dataDir, session.Options{SealKey: []byte(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Open(context.Background(), session.Info{Protocol: "postgres", Target: "appdb", Identity: "alice"}, session.Recording{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.LogQuery(session.QueryEvent{Seq: 1, Time: time.Now(), Statement: "SELECT 1", Decision: "allow"})
+	s.Close(session.StatusOK, nil)
+	st.Close()
+	cfgPath := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(cfgPath, []byte("data_dir: "+dataDir+"\nrecording: {seal_key: \"${SEAL}\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SEAL", key)
+	if out, err := runCLI(t, "verify", s.ID(), "--config", cfgPath); err != nil || !strings.Contains(out, ": ok") {
+		t.Fatalf("verify with the key from --config: %v\n%s", err, out)
+	}
+	t.Setenv("SLUICE_SEAL_KEY", key)
+	if out, err := runCLI(t, "verify", s.ID(), "--data-dir", dataDir); err != nil || strings.Contains(out, "warning") {
+		t.Fatalf("verify with $SLUICE_SEAL_KEY: %v\n%s", err, out)
+	}
+	t.Setenv("SLUICE_SEAL_KEY", "another-key-0123456789")
+	if out, err := runCLI(t, "verify", s.ID(), "--data-dir", dataDir); err == nil || !strings.Contains(out, "MAC does not match") {
+		t.Fatalf("verify with a wrong key: %v\n%s", err, out)
+	}
+	t.Setenv("SLUICE_SEAL_KEY", "")
+	if out, err := runCLI(t, "verify", s.ID(), "--data-dir", dataDir); err != nil || !strings.Contains(out, "MAC was not checked") {
+		t.Fatalf("verify without a key: %v\n%s", err, out)
+	}
+}
