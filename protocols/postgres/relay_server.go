@@ -288,8 +288,8 @@ func (r *relay) onComplete(cur *resultState, tag string) {
 
 // onError ties an error to its statement. A poison error for a blocked
 // statement becomes the policy's own error, SQLSTATE 42501. It returns nil
-// when the client must not see the error: it answers a message the gateway
-// injected (a FATAL is always passed on).
+// when the client must not see the error: it answers a message of the
+// gateway's own (describeForCopy; a FATAL is always passed on).
 func (r *relay) onError(cur *resultState, m *pgproto3.ErrorResponse) pgproto3.BackendMessage {
 	*cur = resultState{}
 	if m.Severity == "FATAL" || m.Severity == "PANIC" {
@@ -301,7 +301,10 @@ func (r *relay) onError(cur *resultState, m *pgproto3.ErrorResponse) pgproto3.Ba
 		return m // asynchronous (e.g. FATAL on shutdown)
 	}
 	var out pgproto3.BackendMessage = m
-	if it.swallow && m.Severity != "FATAL" && m.Severity != "PANIC" {
+	// The gateway's own Parse/Describe/Close ahead of a COPY (with their own
+	// Sync) fail unseen. Not an injected portal Describe: its error stands
+	// for the client's Execute, which the server now discards.
+	if it.swallow && it.kind != expDescribePortal && m.Severity != "FATAL" && m.Severity != "PANIC" {
 		out = nil
 	}
 	e := it.entry
