@@ -119,11 +119,12 @@ func (e *Engine) relay(ctx context.Context, st *connState) error {
 // client that does not read cannot hold the relay longer.
 const killGrace = time.Second
 
-// interrupt ends a session's relay from outside (killed or drained). The upstream connection closes, which fails whatever a
-// command in flight waits for upstream; reads from the client fail at once;
-// writes to it have killGrace left, so the relay can still answer a command
-// in flight with endedError before Handle closes the client. Deadlines
-// rather than a timer: nothing is left to stop when the relay ends first.
+// interrupt ends a session's relay from outside (killed or drained). The
+// upstream connection closes, which fails whatever a command in flight
+// waits for upstream; reads from the client fail at once; writes to it have
+// killGrace left, so the relay can still answer a command in flight with
+// endedError before Handle closes the client. Deadlines rather than a
+// timer: nothing is left to stop when the relay ends first.
 //
 // The upstream closes first because a reviewed statement clears the
 // client's read deadline when its wait ends, which may undo this one. If
