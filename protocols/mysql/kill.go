@@ -22,6 +22,7 @@ type connRegistry struct {
 // liveConn is what a KILL needs of another connection.
 type liveConn struct {
 	identity   string
+	gwID       uint32
 	upstreamID uint32
 	// kill ends the connection's session with a reason (KILL CONNECTION).
 	kill func(reason string)
@@ -50,17 +51,28 @@ func (r *connRegistry) remove(id uint32) {
 	r.mu.Unlock()
 }
 
-// lookup returns the connection with gateway id id if it belongs to the
-// same identity. Another identity's connections are reported as unknown,
-// as MySQL does for threads a user may not see.
-func (r *connRegistry) lookup(id uint32, identity string) *liveConn {
+// lookup returns the connection of identity that id names: the gateway id
+// its client got in the greeting, or its upstream thread id (what SELECT
+// CONNECTION_ID() returns through the gateway). Other identities'
+// connections are unknown, as MySQL does for threads a user may not see.
+// An id that is one connection's gateway id and another's thread id names
+// neither: ambiguous is set and nil returned, rather than guess which.
+func (r *connRegistry) lookup(id uint32, identity string) (c *liveConn, ambiguous bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := r.conns[id]
-	if c == nil || c.identity != identity {
-		return nil
+	if gw := r.conns[id]; gw != nil && gw.identity == identity {
+		c = gw
 	}
-	return c
+	for _, other := range r.conns {
+		if other.identity != identity || other.upstreamID != id || other == c {
+			continue
+		}
+		if c != nil {
+			return nil, true
+		}
+		c = other
+	}
+	return c, false
 }
 
 // killStmt is `KILL [HARD|SOFT] [CONNECTION|QUERY] [ID] n` (MySQL and

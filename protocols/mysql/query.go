@@ -169,19 +169,19 @@ func (e *Engine) query(ctx context.Context, st *connState, sql string) error {
 	if k, isKill, unsupported := parseKill(sql); isKill {
 		if unsupported {
 			run.refusal = &clientError{code: gm.ER_NOT_SUPPORTED_YET, state: stateSyntaxOrAccess,
-				msg: "sluice: only KILL [CONNECTION|QUERY] <id>, alone in the query and with a gateway connection id, is supported"}
+				msg: "sluice: only KILL [CONNECTION|QUERY] <id>, alone in the query and with the id of one of your connections, is supported"}
 			return e.finishRefused(st, run)
 		}
 		if !k.query {
 			return e.kill(st, k, sql)
 		}
-		target := e.conns.lookup(k.id, st.id.Name)
-		if target == nil {
-			run.refusal = &clientError{code: gm.ER_NO_SUCH_THREAD, state: stateGeneral, msg: fmt.Sprintf("Unknown thread id: %d", k.id)}
+		target, refusal := e.lookupKill(st, k.id)
+		if refusal != nil {
+			run.refusal = refusal
 			return e.finishRefused(st, run)
 		}
-		// The upstream thread behind the gateway id; both run on the same
-		// upstream server, so this connection can issue the KILL.
+		// The upstream thread behind the id; both run on the same upstream
+		// server, so this connection can issue the KILL.
 		sql = fmt.Sprintf("KILL QUERY %d", target.upstreamID)
 	}
 	payload := append(append(st.rowBuf[:0], gm.COM_QUERY), sql...)
@@ -201,12 +201,12 @@ func (e *Engine) query(ctx context.Context, st *connState, sql string) error {
 // COM_PROCESS_KILL).
 func (e *Engine) kill(st *connState, k killRequest, text string) error {
 	run := &queryRun{sql: text, start: time.Now(), logDecision: "allow"}
-	target := e.conns.lookup(k.id, st.id.Name)
-	if target == nil {
-		run.refusal = &clientError{code: gm.ER_NO_SUCH_THREAD, state: stateGeneral, msg: fmt.Sprintf("Unknown thread id: %d", k.id)}
+	target, refusal := e.lookupKill(st, k.id)
+	if refusal != nil {
+		run.refusal = refusal
 		return e.finishRefused(st, run)
 	}
-	if k.id == st.gwID {
+	if target.gwID == st.gwID {
 		e.record(st, run)
 		return errQuit
 	}
@@ -216,6 +216,20 @@ func (e *Engine) kill(st *connState, k killRequest, text string) error {
 	run.tag = "OK"
 	e.record(st, run)
 	return st.client.writeFlush(appendOK(nil, hdrOK, 0, gm.SERVER_STATUS_AUTOCOMMIT))
+}
+
+// lookupKill finds the connection a KILL of the session's identity names,
+// or the ERR to answer with.
+func (e *Engine) lookupKill(st *connState, id uint32) (*liveConn, *clientError) {
+	target, ambiguous := e.conns.lookup(id, st.id.Name)
+	switch {
+	case ambiguous:
+		return nil, &clientError{code: gm.ER_NO_SUCH_THREAD, state: stateGeneral, msg: fmt.Sprintf(
+			"sluice: thread id %d is ambiguous: it is one of your connections' gateway id and another's server thread id", id)}
+	case target == nil:
+		return nil, &clientError{code: gm.ER_NO_SUCH_THREAD, state: stateGeneral, msg: fmt.Sprintf("Unknown thread id: %d", id)}
+	}
+	return target, nil
 }
 
 // finishRefused sends the refusal, records it, and keeps the session.

@@ -37,7 +37,7 @@ func (e *Engine) serve(st *connState, log *slog.Logger) {
 	stop := context.AfterFunc(ctx, func() { interrupt(st.client.conn, st.up.leg.conn) })
 	defer stop()
 	sessID := st.sess.ID()
-	e.conns.add(st.gwID, &liveConn{identity: st.id.Name, upstreamID: st.up.threadID,
+	e.conns.add(st.gwID, &liveConn{identity: st.id.Name, gwID: st.gwID, upstreamID: st.up.threadID,
 		kill: func(reason string) { e.deps.Store.Kill(sessID, reason) }})
 	defer e.conns.remove(st.gwID)
 

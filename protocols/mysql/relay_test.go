@@ -176,6 +176,35 @@ func TestKillQueryMapsGatewayIDs(t *testing.T) {
 	}
 }
 
+// TestKillQueryWithConnectionID: KILL QUERY also takes the id SELECT
+// CONNECTION_ID() returns through the gateway (the upstream thread id) of
+// the identity's own connections.
+func TestKillQueryWithConnectionID(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	slow := pinnedConn(t, g, "")
+	var threadID int64
+	if err := slow.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&threadID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- slow.QueryRowContext(context.Background(), "SELECT SLEEP(33)").Scan(new(int)) }()
+	waitFor(t, "the SLEEP running upstream", func() bool { return upstreamRunning(t, "SELECT SLEEP(33)") })
+	killer := pinnedConn(t, g, "")
+	if _, err := killer.ExecContext(context.Background(), fmt.Sprintf("KILL QUERY %d", threadID)); err != nil {
+		t.Fatalf("KILL QUERY %d (the CONNECTION_ID()): %v", threadID, err)
+	}
+	select {
+	case <-done: // SLEEP returns 1 (interrupted) or an error: either way it stopped.
+	case <-time.After(10 * time.Second):
+		t.Fatal("KILL QUERY with the CONNECTION_ID() did not stop the statement")
+	}
+	// Another identity cannot use it.
+	_, err := g.open(t, "bob", bobToken, "tls=skip-verify").Exec(fmt.Sprintf("KILL QUERY %d", threadID))
+	if me := mysqlErr(t, err); me.Number != gm.ER_NO_SUCH_THREAD {
+		t.Fatalf("another identity's thread id: %v", me)
+	}
+}
+
 // TestLoadDataLocalRefusedByDefault: without a rule that allows it, LOAD
 // DATA LOCAL gets an ERR and nothing is loaded.
 func TestLoadDataLocalRefusedByDefault(t *testing.T) {
