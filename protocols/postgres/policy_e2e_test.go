@@ -401,11 +401,15 @@ BEGIN
   RETURN r;
 END $$;
 CREATE OR REPLACE FUNCTION fn_double(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+CREATE OR REPLACE FUNCTION fn_atomic_contact(i int) RETURNS text LANGUAGE sql STABLE
+  BEGIN ATOMIC SELECT email FROM users WHERE id = i; END;
+CREATE OR REPLACE FUNCTION fn_atomic_triple(i int) RETURNS int LANGUAGE sql IMMUTABLE
+  BEGIN ATOMIC SELECT i * 3; END;
 `); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		pg.Exec(context.Background(), "DROP FUNCTION IF EXISTS fn_contact_of(int), fn_contacts(), fn_dyn_contact(int), fn_double(int)")
+		pg.Exec(context.Background(), "DROP FUNCTION IF EXISTS fn_contact_of(int), fn_contacts(), fn_dyn_contact(int), fn_double(int), fn_atomic_contact(int), fn_atomic_triple(int)")
 	})
 	g := startGateway(t, guardedYAML)
 	c := connect(t, g.dsn("alice", aliceToken, ""))
@@ -416,12 +420,16 @@ CREATE OR REPLACE FUNCTION fn_double(int) RETURNS int LANGUAGE sql IMMUTABLE AS 
 		"SELECT mail FROM fn_contacts() WHERE id = 1",
 		"SELECT * FROM fn_contacts() WHERE id = 1",
 		"SELECT fn_dyn_contact(1)",
+		"SELECT fn_atomic_contact(1)", // a SQL-standard body (empty prosrc)
 	} {
 		wantNoEmails(t, c, q)
 	}
 	var n int
 	if err := c.QueryRow(ctx, "SELECT fn_double(21)").Scan(&n); err != nil || n != 42 {
 		t.Errorf("a function that reads nothing masked: %d %v, want 42 in clear", n, err)
+	}
+	if err := c.QueryRow(ctx, "SELECT fn_atomic_triple(21)").Scan(&n); err != nil || n != 63 {
+		t.Errorf("a SQL-standard function that reads nothing masked: %d %v, want 63 in clear", n, err)
 	}
 }
 

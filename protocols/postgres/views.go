@@ -15,8 +15,12 @@ UNION ALL
 SELECT schemaname::text, matviewname::text, definition FROM pg_catalog.pg_matviews`
 
 // funcsQuery lists the database's own functions with their source, so
-// that lineage can tell which of them may read masked columns.
-const funcsQuery = `SELECT n.nspname::text, p.proname::text, p.prosrc FROM pg_catalog.pg_proc p
+// that lineage can tell which of them may read masked columns. A
+// SQL-standard body (BEGIN ATOMIC, Postgres 14+) leaves prosrc empty: its
+// text comes from pg_get_functiondef (only then: it refuses aggregates).
+const funcsQuery = `SELECT n.nspname::text, p.proname::text,
+  CASE WHEN p.prosrc <> '' THEN p.prosrc ELSE pg_catalog.pg_get_functiondef(p.oid) END
+FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')`
 
