@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -118,7 +119,7 @@ func (r *relay) onQuery(ctx context.Context, m *pgproto3.Query) error {
 // transaction, the name taken), the COPY is masked without names.
 func (r *relay) describeForCopy(sql string) *stmtState {
 	st := &stmtState{text: sql}
-	name := r.poison + "_copy_columns"
+	name := "sluice_copy_columns_" + strings.ReplaceAll(r.sess.ID(), "-", "_") // shows in server logs: say what it is
 	r.forward(pendingItem{kind: expParse, swallow: true}, &pgproto3.Parse{Name: name, Query: sql})
 	r.forward(pendingItem{kind: expDescribeStmt, stmt: st, swallow: true}, &pgproto3.Describe{ObjectType: 'S', Name: name})
 	r.forward(pendingItem{kind: expClose, swallow: true}, &pgproto3.Close{ObjectType: 'S', Name: name})
