@@ -95,6 +95,7 @@ func New(t *config.Target, deps listener.Deps) (*Engine, error) {
 
 		decisions: deps.Metrics.DecisionCounters(protocolName, t.Name),
 	}
+	up.log = e.log
 	return e, nil
 }
 

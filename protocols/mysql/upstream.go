@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -40,6 +42,10 @@ type upstreamDialer struct {
 	target *config.Target
 	tls    *tls.Config // nil = disable
 	max    int
+	log    *slog.Logger
+	// hiddenFuncs is the last count of stored functions whose bodies the
+	// upstream account could not read (warned about when it changes).
+	hiddenFuncs atomic.Int64
 }
 
 // upstreamConn is an authenticated upstream connection.
@@ -149,7 +155,7 @@ func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db str
 	if views != nil {
 		// One server-wide snapshot: USE only changes which schema the
 		// session's unqualified names resolve against (Subject.Database).
-		if vs, err = views.Get("", func() (*policy.Views, error) { return loadViews(c) }); err != nil {
+		if vs, err = views.Get("", func() (*policy.Views, error) { return d.loadViews(c) }); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -173,7 +179,7 @@ const funcsQuery = "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_DEFINITION FROM
 // loadViews reads the server's view definitions and stored functions,
 // every schema, over the gateway's own upstream connection, before the
 // relay takes it over.
-func loadViews(c *client.Conn) (*policy.Views, error) {
+func (d *upstreamDialer) loadViews(c *client.Conn) (*policy.Views, error) {
 	views, err := readTriples(c, viewsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("reading view definitions: %w", err)
@@ -187,8 +193,16 @@ func loadViews(c *client.Conn) (*policy.Views, error) {
 		defs[i] = policy.ViewDef{Schema: v[0], Name: v[1], Definition: v[2]}
 	}
 	fns := make([]policy.FuncDef, len(funcs))
+	hidden := 0
 	for i, f := range funcs {
 		fns[i] = policy.FuncDef{Schema: f[0], Name: f[1], Body: f[2]} // NULL (not shown) reads as ""
+		if f[2] == "" {
+			hidden++
+		}
+	}
+	if prev := d.hiddenFuncs.Swap(int64(hidden)); hidden > 0 && prev != int64(hidden) && d.log != nil {
+		d.log.Warn("stored functions whose bodies the gateway's upstream account cannot read: calls to them are masked as data of unknown origin",
+			"functions", hidden, "hint", "make the account able to read routine definitions: their definer, SELECT on mysql.proc or SHOW CREATE ROUTINE (MariaDB), SHOW_ROUTINE (MySQL)")
 	}
 	return policy.NewMySQLViews(defs).WithFuncs(fns), nil
 }
