@@ -152,11 +152,7 @@ func (v *mysqlInfoVisitor) Enter(n ast.Node) (ast.Node, bool) {
 		}
 		v.tables[name] = true
 	case *ast.FuncCallExpr:
-		name := x.FnName.L
-		if x.Schema.L != "" {
-			name = x.Schema.L + "." + name
-		}
-		v.funcs[name] = true
+		v.funcs[mysqlFuncName(x)] = true
 	case *ast.AggregateFuncExpr:
 		v.funcs[strings.ToLower(x.F)] = true
 	case *ast.WindowFuncExpr:
@@ -237,4 +233,12 @@ func mysqlStatementInfo(st ast.StmtNode, depth int) StatementInfo {
 	info.Tables = sortedKeys(v.tables)
 	info.Functions = sortedKeys(v.funcs)
 	return info
+}
+
+// mysqlFuncName is a call's function name, schema-qualified when written so.
+func mysqlFuncName(x *ast.FuncCallExpr) string {
+	if x.Schema.L != "" {
+		return x.Schema.L + "." + x.FnName.L
+	}
+	return x.FnName.L
 }

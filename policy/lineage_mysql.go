@@ -224,11 +224,7 @@ func (v *myExprVisitor) Enter(n ast.Node) (ast.Node, bool) {
 		}
 		return n, true
 	case *ast.FuncCallExpr:
-		name := x.FnName.L
-		if x.Schema.L != "" {
-			name = x.Schema.L + "." + name
-		}
-		if v.l.dbFuncMayReadMasked(name) {
+		if name := mysqlFuncName(x); v.l.dbFuncMayReadMasked(name) {
 			v.t = v.t.join(taint{unknown: true, derived: true, src: name + "()"})
 		}
 	}

@@ -43,21 +43,24 @@ func (v *Views) WithFuncs(fns []FuncDef) *Views {
 	return v
 }
 
-// addText records the identifiers of an object's text under both its names.
+// addText records the identifiers of an object's text under both its
+// names (the text is read once; the bare name's set merges every schema's).
 func (v *Views) addText(schema, name, text string) {
 	if v.texts == nil {
 		v.texts = map[string]*words{}
 	}
+	ids := map[string]struct{}{}
+	addIdentifiers(ids, text)
 	for _, key := range []string{schema + "." + name, name} {
 		w := v.texts[key]
 		if w == nil {
 			w = &words{set: map[string]struct{}{}}
 			v.texts[key] = w
 		}
-		if text == "" {
-			w.hidden = true
+		w.hidden = w.hidden || text == ""
+		for id := range ids {
+			w.set[id] = struct{}{}
 		}
-		addIdentifiers(w.set, text)
 	}
 }
 

@@ -53,12 +53,6 @@ func (f *recordingFlags) source() error {
 	return nil
 }
 
-// resolveDataDir returns the data dir named by --data-dir or --config.
-func (f *recordingFlags) resolveDataDir() (string, error) {
-	dir, _, err := f.resolve()
-	return dir, err
-}
-
 // resolve returns the data dir and the seal key: recording.seal_key from
 // --config, else $SLUICE_SEAL_KEY (with --data-dir).
 func (f *recordingFlags) resolve() (dir string, sealKey []byte, err error) {
