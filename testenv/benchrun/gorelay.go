@@ -22,29 +22,34 @@ import (
 // CPU time is measured alone, like every other proxy's.
 const relayFlag = "-internal-gorelay"
 
-// startGoRelay starts the relay child forwarding a free loopback port to
-// upstream and returns it with its address once it accepts connections.
-func startGoRelay(ctx context.Context, upstream string) (*exec.Cmd, string, error) {
+// startGoRelay starts the relay child (leg "gorelay", or "goloop" for the
+// event-loop relay in goloop.go) forwarding a free loopback port to
+// upstream, and returns it with its address once it accepts connections.
+func startGoRelay(ctx context.Context, leg, upstream string) (*exec.Cmd, string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, "", fmt.Errorf("gorelay: %w", err)
+		return nil, "", fmt.Errorf("%s: %w", leg, err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", fmt.Errorf("gorelay: listen: %w", err)
+		return nil, "", fmt.Errorf("%s: listen: %w", leg, err)
 	}
 	f, err := ln.(*net.TCPListener).File()
 	ln.Close()
 	if err != nil {
-		return nil, "", fmt.Errorf("gorelay: listener fd: %w", err)
+		return nil, "", fmt.Errorf("%s: listener fd: %w", leg, err)
 	}
 	defer f.Close()
 	addr := ln.Addr().String()
-	cmd := exec.Command(self, relayFlag, upstream)
+	flag := relayFlag
+	if leg == "goloop" {
+		flag = loopFlag
+	}
+	cmd := exec.Command(self, flag, upstream)
 	cmd.ExtraFiles = []*os.File{f} // fd 3 in the child
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("gorelay: start: %w", err)
+		return nil, "", fmt.Errorf("%s: start: %w", leg, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -56,7 +61,7 @@ func startGoRelay(ctx context.Context, upstream string) (*exec.Cmd, string, erro
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			return nil, "", fmt.Errorf("gorelay: not accepting on %s: %w", addr, err)
+			return nil, "", fmt.Errorf("%s: not accepting on %s: %w", leg, addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -62,7 +62,7 @@ func parseFlags(args []string) (options, error) {
 	modes := fs.String("modes", "simple,extended,prepared", "pgbench query modes (-M), comma separated")
 	myModes := fs.String("mysql-modes", "text,prepared", "sysbench statement modes (text = --db-ps-mode=disable)")
 	myWorkloads := fs.String("mysql-workloads", "oltp_point_select,oltp_read_only", "sysbench workloads, comma separated")
-	legs := fs.String("legs", "direct,pgbouncer,haproxy,gorelay,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only; haproxy: TCP forwarding, parses nothing; gorelay: a bare Go TCP relay on Sluice's sockets, parses nothing)")
+	legs := fs.String("legs", "direct,pgbouncer,haproxy,gorelay,goloop,sluice", "legs to measure, comma separated (pgbouncer: postgres suite only; haproxy: TCP forwarding, parses nothing; gorelay: a bare Go TCP relay on Sluice's sockets, parses nothing; goloop: a one-thread epoll event-loop relay in Go, parses nothing)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "pgbench -T per run")
 	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "one warm-up run per leg before measuring (0 disables)")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows the median")
@@ -100,8 +100,8 @@ func parseFlags(args []string) (options, error) {
 		}
 	}
 	for _, l := range o.legs {
-		if !slices.Contains([]string{"direct", "pgbouncer", "haproxy", "gorelay", "sluice"}, l) {
-			return o, fmt.Errorf("-legs: %q is not direct, pgbouncer, haproxy, gorelay or sluice", l)
+		if !slices.Contains([]string{"direct", "pgbouncer", "haproxy", "gorelay", "goloop", "sluice"}, l) {
+			return o, fmt.Errorf("-legs: %q is not direct, pgbouncer, haproxy, gorelay, goloop or sluice", l)
 		}
 	}
 	if len(o.suites) == 0 || len(o.modes) == 0 || len(o.myModes) == 0 || len(o.myWorkloads) == 0 || len(o.legs) == 0 || o.rounds < 1 || o.duration < time.Second {
@@ -111,8 +111,12 @@ func parseFlags(args []string) (options, error) {
 }
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == relayFlag {
-		if err := runGoRelay(os.Args[2]); err != nil {
+	if len(os.Args) == 3 && (os.Args[1] == relayFlag || os.Args[1] == loopFlag) {
+		run := runGoRelay
+		if os.Args[1] == loopFlag {
+			run = runGoLoop
+		}
+		if err := run(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, "benchrun:", err)
 			os.Exit(1)
 		}
@@ -218,9 +222,9 @@ func runPostgres(ctx context.Context, o options, w io.Writer) error {
 				l.pid = h.Pid()
 			}
 			legs = append(legs, l)
-		case "gorelay":
+		case "gorelay", "goloop":
 			l := leg{name: name, password: pg.Password}
-			cmd, addr, err := startGoRelay(ctx, pg.Addr)
+			cmd, addr, err := startGoRelay(ctx, name, pg.Addr)
 			if err != nil {
 				l.err = err
 			} else {
@@ -387,8 +391,8 @@ func proxyCPU(l leg) (time.Duration, error) {
 }
 
 // ratioPairs are the comparisons the table shows when both legs ran.
-var ratioPairs = [][2]string{{"pgbouncer", "direct"}, {"haproxy", "direct"}, {"gorelay", "direct"}, {"sluice", "direct"},
-	{"gorelay", "pgbouncer"}, {"sluice", "pgbouncer"}, {"sluice", "haproxy"}, {"sluice", "gorelay"}}
+var ratioPairs = [][2]string{{"pgbouncer", "direct"}, {"haproxy", "direct"}, {"gorelay", "direct"}, {"goloop", "direct"}, {"sluice", "direct"},
+	{"gorelay", "pgbouncer"}, {"goloop", "pgbouncer"}, {"sluice", "pgbouncer"}, {"sluice", "haproxy"}, {"sluice", "gorelay"}, {"sluice", "goloop"}}
 
 func printTable(w io.Writer, title string, modes []string, legs []leg, res results) {
 	fmt.Fprintf(w, "\n%s\n", title)

@@ -109,12 +109,12 @@ func runMySQL(ctx context.Context, o options, w io.Writer) error {
 				l.pid = h.Pid()
 			}
 			legs = append(legs, l)
-		case "gorelay":
+		case "gorelay", "goloop":
 			l := leg{name: name}
-			cmd, addr, err := startGoRelay(ctx, m.Addr)
+			cmd, addr, err := startGoRelay(ctx, name, m.Addr)
 			if err != nil {
 				l.err = err
-				fmt.Fprintf(w, "leg gorelay unavailable: %v\n", err)
+				fmt.Fprintf(w, "leg %s unavailable: %v\n", name, err)
 			} else {
 				defer stopGoRelay(cmd)
 				host, port := splitHostPort(addr)
