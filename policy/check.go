@@ -13,6 +13,7 @@ type analysis struct {
 	// hits[i*len(rules)+r] says rule r's statement part matches statement i.
 	hits         []bool
 	mask         *ResultMask
+	errs         *ErrorMask
 	lineageBlock string // non-empty: refuse, lineage cannot be established
 	launder      string // non-empty: refuse unless a rule allows it explicitly
 	literalSafe  bool   // the decision does not depend on literal values
@@ -50,7 +51,7 @@ func rank(a Action) int {
 }
 
 func (p *Policy) decide(a *analysis, sub *Subject) Decision {
-	best := Decision{Action: Allow, Mask: a.mask, Statements: a.stmts}
+	best := Decision{Action: Allow, Mask: a.mask, Errors: a.errs, Statements: a.stmts}
 	first := true
 	nr := len(p.rules)
 	for i := range a.stmts {
@@ -215,8 +216,13 @@ func (p *Policy) buildWith(d Dialect, db, sql string, views *Views) *analysis {
 			rm.all = redactMethod
 		}
 	}
-	if rm.all != nil || rm.detect != nil || plansMayMask(lin, plans) {
+	mayMask := plansMayMask(lin, plans)
+	if rm.all != nil || rm.detect != nil || mayMask {
 		a.mask = rm
+	}
+	values := len(p.colRules) > 0 && (unknown || mayMask || lin.readsMasked(d, parsed))
+	if values || p.detect != nil {
+		a.errs = &ErrorMask{values: values, detect: p.detect, key: p.hashKey}
 	}
 	return a
 }

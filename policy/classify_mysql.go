@@ -221,6 +221,9 @@ func mysqlStatementInfo(st ast.StmtNode, depth int) StatementInfo {
 			info.WithoutWhere = info.WithoutWhere || ii.WithoutWhere
 		}
 	}
+	if sh, ok := st.(*ast.ShowStmt); ok && (sh.Tp == ast.ShowWarnings || sh.Tp == ast.ShowErrors) && !sh.CountWarningsOrErrors {
+		info.Diagnostics = true
+	}
 	if ld, ok := st.(*ast.LoadDataStmt); ok && ld.Table != nil {
 		name := ld.Table.Name.L
 		if ld.Table.Schema.L != "" {

@@ -78,6 +78,9 @@ type Decision struct {
 	Message string
 	// Mask is how to mask this statement's results; nil = nothing to mask.
 	Mask *ResultMask
+	// Errors is what this statement's error and notice texts may not show
+	// (values read from masked columns, detector hits); nil = nothing.
+	Errors *ErrorMask
 	// Statements is what each statement of the text is, in order (for the
 	// record). Shared with the decision cache (texts that differ only in
 	// literals share it): read it, never modify it.
@@ -102,6 +105,9 @@ type StatementInfo struct {
 	CopyProgram bool `json:"copy_program,omitempty"`
 	// Database is the database a USE statement switches to, as written.
 	Database string `json:"database,omitempty"`
+	// Diagnostics is MySQL's SHOW WARNINGS / SHOW ERRORS: its rows are the
+	// previous statement's messages, which may quote that statement's data.
+	Diagnostics bool `json:"diagnostics,omitempty"`
 	// Alternate marks a second reading of the same text under session
 	// settings the gateway cannot see (standard_conforming_strings=off,
 	// sql_mode ANSI_QUOTES / NO_BACKSLASH_ESCAPES); it is judged too.

@@ -166,6 +166,10 @@ type connState struct {
 	// lastMasker is the masker of the last masked result, reused while
 	// the same mask meets the same columns (one goroutine owns st).
 	lastMasker maskerKey
+	// diagMask is the last statement's error mask and diagStmt its text,
+	// for SHOW WARNINGS (see diagnostics.go).
+	diagMask *policy.ErrorMask
+	diagStmt string
 }
 
 type maskerKey struct {

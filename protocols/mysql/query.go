@@ -42,6 +42,10 @@ type queryRun struct {
 	sample  [][]string
 	// recorded: the query-log line is written (exactly once).
 	recorded bool
+	// diag masks the rows of SHOW WARNINGS / SHOW ERRORS: the mask of the
+	// statement whose messages they are, and its text.
+	diag     *policy.ErrorMask
+	diagStmt string
 }
 
 // sampleRows and sampleValueBytes bound what the query log keeps of results.

@@ -17,7 +17,9 @@ import (
 // and the buffer is flushed when full or at the end of the response.
 // stmt is set for a prepared statement's execution (binary rows).
 func (e *Engine) relayResponse(st *connState, run *queryRun, stmt *preparedStmt) (err error) {
+	st.startDiagnostics(run)
 	defer func() {
+		st.endDiagnostics(run)
 		if err != nil {
 			e.recordCutOff(st, run, err)
 		}
@@ -73,6 +75,7 @@ func (e *Engine) endResponse(st *connState, run *queryRun) error {
 
 func (e *Engine) relayErr(st *connState, run *queryRun, p []byte) error {
 	if se, err := parseErr(p); err == nil {
+		p = maskErr(run, se, p)
 		run.srvErr = se
 	}
 	if err := st.client.w.Write(p); err != nil {
@@ -196,6 +199,11 @@ func (e *Engine) relayRows(st *connState, run *queryRun, cols []columnDef, binar
 			return false, e.endResponse(st, run)
 		}
 		run.rows++
+		if run.diag != nil {
+			if p, err = e.maskWarningRow(st, run, cols, binary, p); err != nil {
+				return false, err
+			}
+		}
 		if masker != nil || len(run.sample) < sampleRows {
 			if p, err = e.maskRow(st, run, cols, binary, masker, p); err != nil {
 				return false, err
@@ -210,13 +218,7 @@ func (e *Engine) relayRows(st *connState, run *queryRun, cols []columnDef, binar
 // maskRow decodes a row, masks it, keeps a sample for the query log and
 // returns the row to send (re-encoded only when a value changed).
 func (e *Engine) maskRow(st *connState, run *queryRun, cols []columnDef, binary bool, masker *policy.RowMasker, p []byte) ([]byte, error) {
-	var err error
-	if binary {
-		st.values, err = decodeBinaryRow(p, cols, st.values)
-	} else {
-		st.values, err = decodeTextRow(p, len(cols), st.values)
-	}
-	if err != nil {
+	if err := st.decodeRow(p, cols, binary); err != nil {
 		if masker == nil {
 			// Only the log sample was wanted: relay the row as it is.
 			return p, nil
@@ -231,11 +233,7 @@ func (e *Engine) maskRow(st *connState, run *queryRun, cols []columnDef, binary 
 					run.masked = append(run.masked, n)
 				}
 			}
-			if binary {
-				st.rowBuf = appendBinaryRow(st.rowBuf[:0], cols, st.values)
-			} else {
-				st.rowBuf = appendTextRow(st.rowBuf[:0], st.values)
-			}
+			st.rowBuf = st.encodeRow(st.rowBuf[:0], cols, binary)
 			p = st.rowBuf
 		}
 	}
@@ -297,4 +295,22 @@ func (e *Engine) localInfile(st *connState, run *queryRun, req []byte) error {
 			return up.w.Flush()
 		}
 	}
+}
+
+// decodeRow decodes a text or binary result row into st.values.
+func (st *connState) decodeRow(p []byte, cols []columnDef, binary bool) (err error) {
+	if binary {
+		st.values, err = decodeBinaryRow(p, cols, st.values)
+	} else {
+		st.values, err = decodeTextRow(p, len(cols), st.values)
+	}
+	return err
+}
+
+// encodeRow appends st.values as a text or binary result row to dst.
+func (st *connState) encodeRow(dst []byte, cols []columnDef, binary bool) []byte {
+	if binary {
+		return appendBinaryRow(dst, cols, st.values)
+	}
+	return appendTextRow(dst, st.values)
 }

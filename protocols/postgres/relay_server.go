@@ -85,6 +85,8 @@ func (r *relay) serverLoop() error {
 		case *pgproto3.ErrorResponse:
 			msg = r.onError(&cur, m)
 			forward = msg != nil
+		case *pgproto3.NoticeResponse:
+			r.maskNotice(m)
 		case *pgproto3.ReadyForQuery:
 			if injected := r.onReady(&cur); injected {
 				continue // answers the gateway's own Sync
@@ -300,6 +302,8 @@ func (r *relay) onError(cur *resultState, m *pgproto3.ErrorResponse) pgproto3.Ba
 	if !ok {
 		return m // asynchronous (e.g. FATAL on shutdown)
 	}
+	mask, stmt := errorMaskOf(it)
+	maskErrorText(mask, stmt, m)
 	var out pgproto3.BackendMessage = m
 	// The gateway's own Parse/Describe/Close ahead of a COPY (with their own
 	// Sync) fail unseen. Not an injected portal Describe: its error stands
