@@ -133,6 +133,7 @@ func VerifyDir(dir string, rec Record, indexSeal string, key []byte) (*VerifyRep
 		r.problem("%s: last line is incomplete (crash while writing, or truncated)", ChainFile)
 	}
 	head := chainStart(rec.ID)
+	macs := 0                     // chain entries carrying a MAC
 	chained := map[string]int64{} // file -> bytes covered by the chain
 	files := map[string]*os.File{}
 	defer func() {
@@ -167,8 +168,21 @@ func VerifyDir(dir string, rec Record, indexSeal string, key []byte) (*VerifyRep
 			r.problem("%s: chunk %d at offset %d does not match the chain (altered)", e.File, i+1, e.Offset)
 			break
 		}
+		if len(key) > 0 && e.MAC != "" && !hmac.Equal([]byte(e.MAC), []byte(linkMAC(key, rec.ID, e.Link))) {
+			r.problem("chain entry %d: MAC does not match (chain rewritten, or written under another key)", i+1)
+			break
+		}
+		if e.MAC != "" {
+			macs++
+		}
 		chained[e.File] = e.Offset + e.Length
 		r.Chunks++
+	}
+	switch {
+	case macs > 0 && macs < r.Chunks:
+		r.problem("%d of %d chain entries carry no MAC (entries rewritten without the seal key)", r.Chunks-macs, r.Chunks)
+	case macs > 0 && len(key) == 0:
+		r.Warnings = append(r.Warnings, "the chain's MACs were not checked: no seal key given (recording.seal_key in --config, or $SLUICE_SEAL_KEY)")
 	}
 	r.Head = hex.EncodeToString(head[:])
 	for _, rel := range rec.Files {
@@ -189,6 +203,9 @@ func VerifyDir(dir string, rec Record, indexSeal string, key []byte) (*VerifyRep
 			r.Warnings = append(r.Warnings, "session is still active: not sealed yet")
 		} else {
 			r.Warnings = append(r.Warnings, "record is not sealed (the gateway stopped or recording failed before Close): a removed tail cannot be detected")
+		}
+		if len(key) > 0 && macs == 0 && r.Chunks > 0 {
+			r.problem("record is not sealed and its chain carries no MAC though a seal key is given (written before recording.seal_key was set, or the chain was rewritten)")
 		}
 		if indexSeal != "" {
 			r.problem("%s is missing but the index holds a seal (seal removed)", SealFile)

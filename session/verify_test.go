@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -198,4 +199,79 @@ func TestVerifySealMAC(t *testing.T) {
 
 	rewrite(func(s *Seal) { s.MAC = "" })
 	check("MAC removed", key, "has no MAC", "")
+}
+
+// TestVerifyChainMAC: with a seal key, every chain entry carries a MAC, so
+// a record the gateway never sealed (killed mid-session) cannot be altered
+// unnoticed by someone who rewrites chunk, chain links and all, without the key.
+func TestVerifyChainMAC(t *testing.T) {
+	key := []byte("0123456789abcdef-seal")
+	st, err := OpenStore(filepath.Join(t.TempDir(), "data"), Options{FlushInterval: time.Hour, SealKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := openTestSession(t, st, Info{Protocol: "postgres", Target: "appdb", Identity: "alice"}, Recording{})
+	for i := range 3 {
+		s.LogQuery(QueryEvent{Seq: int64(i + 1), Time: time.Now(), Statement: "select 1", Decision: "allow"})
+		s.flush()
+	}
+	// No Close: the record stays unsealed, as when the gateway is killed.
+	dir := filepath.Join(st.dir, sessionDir(s.ID()))
+	rec, err := st.Get(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Status = StatusFailed // what the index says after a crash
+	check := func(name string, key []byte, wantProblem string) {
+		t.Helper()
+		r, err := VerifyDir(dir, rec, "", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(r.Problems, "; ")
+		if (wantProblem == "") != r.OK() || !strings.Contains(got, wantProblem) {
+			t.Errorf("%s: problems %q, want %q", name, got, wantProblem)
+		}
+		if r.Sealed {
+			t.Errorf("%s: reported sealed", name)
+		}
+	}
+	check("intact", key, "")
+	check("another key", []byte("another-key-0123456"), "MAC does not match")
+
+	// Rewrite the query log and recompute the chain as someone without the
+	// key can: new frames, new links, MACs kept (or dropped).
+	chainPath := filepath.Join(dir, ChainFile)
+	origChain, _ := os.ReadFile(chainPath)
+	entries, _, err := readChain(chainPath)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("chain: %v %d", err, len(entries))
+	}
+	forge := func(dropMACs bool) {
+		t.Helper()
+		logPath := filepath.Join(dir, entries[0].File)
+		frame := st.enc.EncodeAll([]byte(`{"seq":1,"statement":"select 2","decision":"allow"}`+"\n"), nil)
+		if err := os.WriteFile(logPath, frame, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		head := chainStart(rec.ID)
+		head = chainNext(head, entries[0].File, 0, frame)
+		e := entries[0]
+		e.Length, e.Link = int64(len(frame)), hex.EncodeToString(head[:])
+		if dropMACs {
+			e.MAC = ""
+		}
+		line, _ := json.Marshal(e)
+		if err := os.WriteFile(chainPath, append(line, '\n'), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forge(false)
+	check("rewritten, MACs kept", key, "MAC does not match")
+	forge(true)
+	check("rewritten, MACs dropped", key, "carries no MAC")
+	check("rewritten, no key", nil, "") // what the key is for
+	os.WriteFile(chainPath, origChain, 0o600)
+	s.Close(StatusOK, nil)
 }
