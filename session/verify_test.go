@@ -165,14 +165,7 @@ func TestVerifySealMAC(t *testing.T) {
 	}
 	check := func(name string, key []byte, wantProblem, wantWarning string) {
 		t.Helper()
-		r, err := VerifyDir(dir, rec, "", key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := strings.Join(r.Problems, "; ")
-		if (wantProblem == "") != r.OK() || !strings.Contains(got, wantProblem) {
-			t.Errorf("%s: problems %q, want %q", name, got, wantProblem)
-		}
+		r := checkVerifyDir(t, name, dir, rec, key, wantProblem)
 		if w := strings.Join(r.Warnings, "; "); !strings.Contains(w, wantWarning) {
 			t.Errorf("%s: warnings %q, want %q", name, w, wantWarning)
 		}
@@ -225,15 +218,7 @@ func TestVerifyChainMAC(t *testing.T) {
 	rec.Status = StatusFailed // what the index says after a crash
 	check := func(name string, key []byte, wantProblem string) {
 		t.Helper()
-		r, err := VerifyDir(dir, rec, "", key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := strings.Join(r.Problems, "; ")
-		if (wantProblem == "") != r.OK() || !strings.Contains(got, wantProblem) {
-			t.Errorf("%s: problems %q, want %q", name, got, wantProblem)
-		}
-		if r.Sealed {
+		if r := checkVerifyDir(t, name, dir, rec, key, wantProblem); r.Sealed {
 			t.Errorf("%s: reported sealed", name)
 		}
 	}
@@ -274,4 +259,19 @@ func TestVerifyChainMAC(t *testing.T) {
 	check("rewritten, no key", nil, "") // what the key is for
 	os.WriteFile(chainPath, origChain, 0o600)
 	s.Close(StatusOK, nil)
+}
+
+// checkVerifyDir verifies dir with key and fails unless its problems are
+// none (wantProblem "") or include wantProblem.
+func checkVerifyDir(t *testing.T, name, dir string, rec Record, key []byte, wantProblem string) *VerifyReport {
+	t.Helper()
+	r, err := VerifyDir(dir, rec, "", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(r.Problems, "; ")
+	if (wantProblem == "") != r.OK() || !strings.Contains(got, wantProblem) {
+		t.Errorf("%s: problems %q, want %q", name, got, wantProblem)
+	}
+	return r
 }
