@@ -38,14 +38,15 @@ func (v *Views) WithFuncs(fns []FuncDef) *Views {
 		schema, name := strings.ToLower(f.Schema), strings.ToLower(f.Name)
 		v.funcs[schema+"."+name] = true
 		v.funcs[name] = true
-		v.addText(schema, name, f.Body)
+		v.addText(schema, name, stripComments(f.Body, v.dialect), f.Body == "")
 	}
 	return v
 }
 
 // addText records the identifiers of an object's text under both its
 // names (the text is read once; the bare name's set merges every schema's).
-func (v *Views) addText(schema, name, text string) {
+// hidden: the database did not show the text.
+func (v *Views) addText(schema, name, text string, hidden bool) {
 	if v.texts == nil {
 		v.texts = map[string]*words{}
 	}
@@ -57,7 +58,7 @@ func (v *Views) addText(schema, name, text string) {
 			w = &words{set: map[string]struct{}{}}
 			v.texts[key] = w
 		}
-		w.hidden = w.hidden || text == ""
+		w.hidden = w.hidden || hidden
 		for id := range ids {
 			w.set[id] = struct{}{}
 		}

@@ -68,7 +68,7 @@ func NewViews(defs []ViewDef) *Views {
 			node = &pg.Node{} // unknown: see pgViewRelation
 		}
 		schema, name := strings.ToLower(d.Schema), strings.ToLower(d.Name)
-		v.addText(schema, name, d.Definition)
+		v.addText(schema, name, d.Definition, d.Definition == "")
 		v.defs[schema+"."+name] = node
 		// Unqualified names resolve through search_path, which the gateway
 		// does not track: the first schema listed wins, public first.
@@ -95,7 +95,7 @@ func NewMySQLViews(defs []ViewDef) *Views {
 			}
 		}
 		schema, name := strings.ToLower(d.Schema), strings.ToLower(d.Name)
-		v.addText(schema, name, d.Definition)
+		v.addText(schema, name, d.Definition, d.Definition == "")
 		v.myDefs[schema+"."+name] = myView{schema: schema, def: node}
 		v.myNames[name] = true
 	}

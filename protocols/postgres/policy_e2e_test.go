@@ -401,6 +401,9 @@ BEGIN
   RETURN r;
 END $$;
 CREATE OR REPLACE FUNCTION fn_double(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+CREATE OR REPLACE FUNCTION fn_commented(int) RETURNS int LANGUAGE sql IMMUTABLE AS $$
+  -- unlike the old version, this never reads users.email
+  SELECT $1 * 4 /* email */ $$;
 CREATE OR REPLACE FUNCTION fn_atomic_contact(i int) RETURNS text LANGUAGE sql STABLE
   BEGIN ATOMIC SELECT email FROM users WHERE id = i; END;
 CREATE OR REPLACE FUNCTION fn_atomic_triple(i int) RETURNS int LANGUAGE sql IMMUTABLE
@@ -409,7 +412,7 @@ CREATE OR REPLACE FUNCTION fn_atomic_triple(i int) RETURNS int LANGUAGE sql IMMU
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		pg.Exec(context.Background(), "DROP FUNCTION IF EXISTS fn_contact_of(int), fn_contacts(), fn_dyn_contact(int), fn_double(int), fn_atomic_contact(int), fn_atomic_triple(int)")
+		pg.Exec(context.Background(), "DROP FUNCTION IF EXISTS fn_contact_of(int), fn_contacts(), fn_dyn_contact(int), fn_double(int), fn_commented(int), fn_atomic_contact(int), fn_atomic_triple(int)")
 	})
 	g := startGateway(t, guardedYAML)
 	c := connect(t, g.dsn("alice", aliceToken, ""))
@@ -427,6 +430,9 @@ CREATE OR REPLACE FUNCTION fn_atomic_triple(i int) RETURNS int LANGUAGE sql IMMU
 	var n int
 	if err := c.QueryRow(ctx, "SELECT fn_double(21)").Scan(&n); err != nil || n != 42 {
 		t.Errorf("a function that reads nothing masked: %d %v, want 42 in clear", n, err)
+	}
+	if err := c.QueryRow(ctx, "SELECT fn_commented(5)").Scan(&n); err != nil || n != 20 {
+		t.Errorf("a function whose comments name a masked column: %d %v, want 20 in clear", n, err)
 	}
 	if err := c.QueryRow(ctx, "SELECT fn_atomic_triple(21)").Scan(&n); err != nil || n != 63 {
 		t.Errorf("a SQL-standard function that reads nothing masked: %d %v, want 63 in clear", n, err)
