@@ -22,7 +22,7 @@ func stripComments(s string, d Dialect) string {
 		switch {
 		case c == '\'' || c == '"' || c == '`':
 			// MySQL strings take backslash escapes; Postgres E'' strings do.
-			escapes := c != '`' && (d == MySQL || (c == '\'' && i > 0 && (s[i-1] == 'E' || s[i-1] == 'e')))
+			escapes := c != '`' && (d == MySQL || (c == '\'' && prevIsE(s, i)))
 			j := endOfQuoted(s, i, c, escapes)
 			b.WriteString(s[i:j])
 			i = j
@@ -42,7 +42,11 @@ func stripComments(s string, d Dialect) string {
 			}
 			b.WriteByte(' ')
 		case c == '/' && strings.HasPrefix(s[i:], "/*") && !(d == MySQL && strings.HasPrefix(s[i:], "/*!")):
-			i = endOfBlockComment(s, i, d != MySQL)
+			end, ok := skipBlockComment(s, i, d != MySQL)
+			if !ok {
+				end = len(s) // unterminated: the rest is comment
+			}
+			i = end
 			b.WriteByte(' ')
 		default:
 			b.WriteByte(c)
@@ -54,7 +58,8 @@ func stripComments(s string, d Dialect) string {
 
 // endOfQuoted is the index after the quote that closes the one at i (a
 // doubled quote is part of the text; so is an escaped one when escapes).
-// Unterminated: the rest of s.
+// Unterminated: the rest of s. Unlike normalize's skipString it never
+// gives up: a backslash is literal unless escapes says otherwise.
 func endOfQuoted(s string, i int, q byte, escapes bool) int {
 	for j := i + 1; j < len(s); j++ {
 		switch {
@@ -77,32 +82,10 @@ func dollarTag(s string) string {
 		switch {
 		case c == '$':
 			return s[:j+1]
-		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80 || (j > 1 && c >= '0' && c <= '9'):
+		case isIdentStart(c) || (j > 1 && isDigit(c)):
 		default:
 			return ""
 		}
 	}
 	return ""
-}
-
-// endOfBlockComment is the index after the comment opening at i; Postgres
-// block comments nest. Unterminated: the rest of s.
-func endOfBlockComment(s string, i int, nested bool) int {
-	depth := 0
-	for j := i; j+1 < len(s); j++ {
-		switch {
-		case s[j] == '/' && s[j+1] == '*':
-			if depth == 0 || nested {
-				depth++
-			}
-			j++
-		case s[j] == '*' && s[j+1] == '/':
-			depth--
-			j++
-			if depth == 0 {
-				return j + 1
-			}
-		}
-	}
-	return len(s)
 }
