@@ -271,11 +271,15 @@ type relay struct {
 	fe       *pgproto3.Frontend
 	toUp     *outbuf
 
-	pending    pendingQueue
-	shapes     shapeCache              // server loop only
-	stmts      map[string]*stmtState   // client loop only
-	portals    map[string]*portalState // client loop only
-	seq        int64                   // client loop only
+	pending pendingQueue
+	shapes  shapeCache              // server loop only
+	stmts   map[string]*stmtState   // client loop only
+	portals map[string]*portalState // client loop only
+	seq     int64                   // client loop only
+	// batchOpen: extended-protocol messages were sent since the last Sync
+	// (client loop only). The gateway must not inject a Sync of its own
+	// then: it would end the client's implicit transaction early.
+	batchOpen  bool
 	poison     string
 	omitParams bool
 	failOpen   bool

@@ -32,7 +32,8 @@ type pendingItem struct {
 	// swallow marks a gateway-injected message whose response the client must not see.
 	swallow bool
 	// stmt is the described statement (expParse, expDescribeStmt), or for
-	// an expQuery that is a COPY, the SELECT that told its column names.
+	// an expQuery or expExecute that is a COPY, the SELECT that told its
+	// column names.
 	stmt   *stmtState
 	portal *portalState
 	// entry is the query-log line this response completes (Query, Execute).
@@ -45,6 +46,9 @@ type stmtState struct {
 	decision policy.Decision
 	// shape is the statement's result description, learned from the server.
 	shape atomic.Pointer[resultShape]
+	// copyColumns, for a COPY ... TO STDOUT, is the SELECT described to
+	// learn its column names (describeForCopy); nil when not described.
+	copyColumns *stmtState
 }
 
 // portalState is a bound portal.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/sluice-gw/sluice/policy"
 	"github.com/sluice-gw/sluice/replay"
@@ -543,6 +544,29 @@ func TestPolicyMaskCopyTo(t *testing.T) {
 			t.Errorf("%s: first row %q: want id and name in clear, e-mail and ssn partially masked", q, first)
 		}
 	}
+	// Through the extended protocol (Parse/Bind/Execute/Sync, as a driver
+	// without a COPY API sends it), named too; and in a batch the client
+	// opened earlier (an unsynced Parse before it), where the gateway must
+	// not inject a Sync, every maskable column is masked instead.
+	for _, batch := range [][]pgproto3.FrontendMessage{
+		{&pgproto3.Parse{Query: "COPY users TO STDOUT"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}},
+		{&pgproto3.Parse{Name: "probe", Query: "SELECT 1"}, &pgproto3.Flush{}},
+	} {
+		rows := extendedCopy(t, c.PgConn(), batch)
+		if len(batch) == 2 {
+			rows = extendedCopy(t, c.PgConn(), []pgproto3.FrontendMessage{&pgproto3.Parse{Query: "COPY users TO STDOUT"},
+				&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}})
+			if len(rows) == 0 || strings.Contains(rows[0], "@example") || strings.Contains(rows[0], "User 1") {
+				t.Errorf("extended COPY inside an open batch: %d rows, first %q: want every maskable column masked", len(rows), rows[:min(1, len(rows))])
+			}
+			continue
+		}
+		cols := strings.Split(rows[0], "\t")
+		if len(cols) != 6 || cols[1] != "User 1" || !strings.HasSuffix(cols[2], ".com") || strings.Contains(cols[2], "@example") {
+			t.Errorf("extended COPY: first row %q: want name in clear, e-mail partially masked", rows[0])
+		}
+	}
+
 	// Inside a transaction, and the session's own statements untouched:
 	// the injected Describe and Sync neither commit nor disturb anything.
 	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
@@ -685,5 +709,44 @@ func TestPolicyReviewPsql(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "NOTICE:") || !strings.Contains(errOut, "held for approval "+req.ID) {
 		t.Fatalf("psql did not show the hold notice: %q", errOut)
+	}
+}
+
+// extendedCopy sends msgs and reads to ReadyForQuery, returning the CopyData
+// rows (a response without any fails the test).
+func extendedCopy(t *testing.T, c *pgconn.PgConn, msgs []pgproto3.FrontendMessage) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fe := c.Frontend()
+	for _, m := range msgs {
+		fe.Send(m)
+	}
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := msgs[len(msgs)-1].(*pgproto3.Flush); ok {
+		if m, err := c.ReceiveMessage(ctx); err != nil {
+			t.Fatalf("after Flush: %T %v", m, err)
+		}
+		return nil // ParseComplete: the batch stays open
+	}
+	var rows []string
+	for {
+		m, err := c.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := m.(type) {
+		case *pgproto3.CopyData:
+			rows = append(rows, strings.TrimSuffix(string(m.Data), "\n"))
+		case *pgproto3.ErrorResponse:
+			t.Fatalf("extended COPY: %s %s", m.Code, m.Message)
+		case *pgproto3.ReadyForQuery:
+			if len(rows) == 0 {
+				t.Fatal("extended COPY: no rows")
+			}
+			return rows
+		}
 	}
 }

@@ -75,6 +75,12 @@ func (r *relay) clientLoop(ctx context.Context) error {
 		default:
 			return fatal(codeProtocolViolation, fmt.Sprintf("unexpected message %T", msg), nil)
 		}
+		switch msg.(type) {
+		case *pgproto3.Parse, *pgproto3.Bind, *pgproto3.Describe, *pgproto3.Execute, *pgproto3.Close:
+			r.batchOpen = true
+		case *pgproto3.Sync, *pgproto3.Query:
+			r.batchOpen = false
+		}
 		if err := r.toUp.err; err != nil {
 			return fmt.Errorf("upstream write: %w", err)
 		}
@@ -102,7 +108,7 @@ func (r *relay) onQuery(ctx context.Context, m *pgproto3.Query) error {
 		return nil
 	}
 	it := pendingItem{kind: expQuery, entry: e}
-	if sql := d.Mask.CopyDescribe(); sql != "" && r.pending.empty() {
+	if sql := d.Mask.CopyDescribe(); sql != "" && r.pending.empty() && !r.batchOpen {
 		it.stmt = r.describeForCopy(sql)
 	}
 	r.forward(it, m)
@@ -132,7 +138,7 @@ func (r *relay) onParse(ctx context.Context, m *pgproto3.Parse) error {
 	st := &stmtState{text: m.Query, decision: d}
 	r.stmts[m.Name] = st
 	if d.Action == policy.Allow {
-		r.forward(pendingItem{kind: expParse, stmt: st}, m)
+		r.forwardParse(st, m)
 		return nil
 	}
 	// Blocked and held statements are recorded at Parse: that is where the
@@ -145,8 +151,19 @@ func (r *relay) onParse(ctx context.Context, m *pgproto3.Parse) error {
 	}
 	r.record(e)
 	st.decision.Action = policy.Allow
-	r.forward(pendingItem{kind: expParse, stmt: st}, m)
+	r.forwardParse(st, m)
 	return nil
+}
+
+// forwardParse forwards an allowed Parse. For a COPY ... TO STDOUT whose
+// columns the masks tell apart by name, the columns are described first,
+// as for a simple-query COPY (describeForCopy), when the Parse opens a
+// batch and nothing is in flight.
+func (r *relay) forwardParse(st *stmtState, m *pgproto3.Parse) {
+	if sql := st.decision.Mask.CopyDescribe(); sql != "" && r.pending.empty() && !r.batchOpen {
+		st.copyColumns = r.describeForCopy(sql)
+	}
+	r.forward(pendingItem{kind: expParse, stmt: st}, m)
 }
 
 // onFunctionCall relays the fast-path function call. It names a function by
@@ -192,7 +209,7 @@ func (r *relay) onExecute(m *pgproto3.Execute) {
 		// Ask on its behalf and keep the answer from it.
 		r.forward(pendingItem{kind: expDescribePortal, portal: p, swallow: true}, &pgproto3.Describe{ObjectType: 'P', Name: m.Portal})
 	}
-	r.forward(pendingItem{kind: expExecute, portal: p, entry: e}, m)
+	r.forward(pendingItem{kind: expExecute, portal: p, entry: e, stmt: p.stmt.copyColumns}, m)
 }
 
 // decide resolves review decisions (waiting for a reviewer) and marks the
