@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"regexp"
 	"strings"
@@ -59,13 +60,24 @@ END`,
 		}
 	}
 
-	warnings := func(q string) []string {
+	// Prepared ahead: preparing may reset the warnings list itself.
+	prepared, err := conn.PrepareContext(ctx, "SHOW WARNINGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prepared.Close()
+	warningsVia := func(q string, binary bool) []string {
 		t.Helper()
 		var n any
 		if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
-		rows, err := conn.QueryContext(ctx, "SHOW WARNINGS")
+		var rows *sql.Rows
+		if binary {
+			rows, err = prepared.QueryContext(ctx)
+		} else {
+			rows, err = conn.QueryContext(ctx, "SHOW WARNINGS")
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,10 +96,16 @@ END`,
 		}
 		return out
 	}
+	warnings := func(q string) []string { return warningsVia(q, false) }
 	// CAST warns "Truncated incorrect INTEGER value: 'ada@example.com'".
 	got := warnings("SELECT CAST(email AS SIGNED) FROM users WHERE id = 1")
 	if len(got) == 0 || !strings.Contains(got[0], "'****'") || leakPattern.MatchString(strings.Join(got, "\n")) {
 		t.Fatalf("SHOW WARNINGS after a masked read: %q", got)
+	}
+	// The binary protocol (SHOW WARNINGS as a prepared statement).
+	got = warningsVia("SELECT CAST(email AS SIGNED) FROM users WHERE id = 2", true)
+	if len(got) == 0 || !strings.Contains(got[0], "'****'") || leakPattern.MatchString(strings.Join(got, "\n")) {
+		t.Fatalf("prepared SHOW WARNINGS after a masked read: %q", got)
 	}
 	// A statement that reads nothing masked: its warning is the server's.
 	got = warnings("SELECT CAST('carol@example.com' AS SIGNED)")
