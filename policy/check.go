@@ -220,9 +220,10 @@ func (p *Policy) buildWith(d Dialect, db, sql string, views *Views) *analysis {
 	if rm.all != nil || rm.detect != nil || mayMask {
 		a.mask = rm
 	}
-	values := len(p.colRules) > 0 && (unknown || mayMask || lin.readsMasked(d, parsed))
+	reads, routine := lin.readsMasked(d, parsed)
+	values := len(p.colRules) > 0 && (unknown || mayMask || reads)
 	if values || p.detect != nil {
-		a.errs = &ErrorMask{values: values, detect: p.detect, key: p.hashKey}
+		a.errs = &ErrorMask{values: values, routine: values && (unknown || routine), detect: p.detect, key: p.hashKey}
 	}
 	return a
 }

@@ -24,8 +24,14 @@ type ErrorMask struct {
 	// values: the statement reads data a column mask covers (or data of
 	// unknown origin): quoted values that the client did not write are hidden.
 	values bool
-	detect *detectPlan
-	key    []byte
+	// routine: that data is read by code the statement only names (a
+	// database function or procedure that may read masked data, dynamic
+	// SQL): any message may be the routine's own words, whatever its code
+	// (RAISE ... USING ERRCODE, SIGNAL SQLSTATE ... SET MYSQL_ERRNO), so
+	// messages are withheld whole.
+	routine bool
+	detect  *detectPlan
+	key     []byte
 }
 
 // redacted replaces a hidden value, as the redact mask method does (ASCII:
@@ -40,6 +46,9 @@ const withheld = "(message withheld by sluice: the statement reads masked data)"
 type PGError struct {
 	Code                         string // SQLSTATE
 	Message, Detail, Hint, Where string
+	// Routine is the server function that raised it (exec_stmt_raise for
+	// PL/pgSQL RAISE, whatever ERRCODE the routine chose).
+	Routine string
 	// InternalQuery is the query a routine ran that failed; built with
 	// EXECUTE format('... %L', value) it holds values as SQL literals.
 	InternalQuery string
@@ -54,7 +63,8 @@ func (m *ErrorMask) Postgres(stmt string, e *PGError) bool {
 	orig := *e
 	if m.values {
 		switch class := pgClass(e.Code); {
-		case e.Code == "P0001" || e.Code == "P0004" || class == "45" || class == "00" || class == "01":
+		case m.routine || e.Routine == "exec_stmt_raise" || e.Routine == "exec_stmt_assert" ||
+			e.Code == "P0001" || e.Code == "P0004" || class == "45" || class == "00" || class == "01":
 			// RAISE / ASSERT: the routine's own words (RAISE NOTICE and
 			// WARNING come as 00000 and 01000).
 			e.Message, e.Detail, e.Hint = withheld, hideAll(e.Detail), hideAll(e.Hint)
@@ -88,9 +98,9 @@ func (m *ErrorMask) MySQL(stmt string, code uint16, state string, msg *string) b
 	// Class 42 (syntax, unknown objects, access) is decided before any
 	// data is read: its quotes are names. (Postgres is different: a value
 	// cast to regclass fails as an unknown relation, at run time.)
-	if m.values && !strings.HasPrefix(state, "42") {
+	if m.values && (m.routine || !strings.HasPrefix(state, "42")) {
 		switch i := strings.LastIndex(*msg, " for key '"); {
-		case code == 1644 || code == 1642 || code == 1643 || strings.HasPrefix(state, "45"):
+		case m.routine || code == 1644 || code == 1642 || code == 1643 || strings.HasPrefix(state, "45"):
 			*msg = withheld // SIGNAL / RESIGNAL with a routine's own MESSAGE_TEXT
 		case (code == 1062 || code == 1586) && i >= 0:
 			// "Duplicate entry '<value>' for key '<index name>'"
@@ -249,11 +259,21 @@ func cutNewline(rest string) string {
 }
 
 // readsMasked reports whether a statement names a table a column mask
-// covers, or a view or database function that may read one. Unlike the
-// output columns' lineage, this covers every clause: an error can quote a
-// value from a WHERE clause or an INSERT's SELECT as readily as from the
-// select list.
-func (l *lineage) readsMasked(d Dialect, stmts []parsedStmt) bool {
+// covers, or a view or database function that may read one (routine: a
+// function or procedure may). Unlike the output columns' lineage, this
+// covers every clause: an error can quote a value from a WHERE clause or
+// an INSERT's SELECT as readily as from the select list.
+func (l *lineage) readsMasked(d Dialect, stmts []parsedStmt) (reads, routine bool) {
+	for i := range stmts {
+		if k := stmts[i].info.Kind; k == "call" || k == "do" {
+			return true, true
+		}
+		for _, f := range stmts[i].info.Functions {
+			if l.dbFuncMayReadMasked(f) {
+				return true, true
+			}
+		}
+	}
 	for i := range stmts {
 		for _, t := range stmts[i].info.Tables {
 			ref := tableRef{name: t}
@@ -264,17 +284,12 @@ func (l *lineage) readsMasked(d Dialect, stmts []parsedStmt) bool {
 				ref = l.myTable(ref.schema, ref.name)
 			}
 			if l.wholeRow(ref).masked() {
-				return true
+				return true, false
 			}
 			if l.views != nil && l.textMayReadMasked(t, map[string]bool{}, 0) {
-				return true
-			}
-		}
-		for _, f := range stmts[i].info.Functions {
-			if l.dbFuncMayReadMasked(f) {
-				return true
+				return true, false
 			}
 		}
 	}
-	return false
+	return false, false
 }

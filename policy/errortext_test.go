@@ -20,25 +20,30 @@ func TestErrorMaskWhen(t *testing.T) {
 	withViews := alice
 	withViews.Views = views
 	for _, c := range []struct {
-		sql    string
-		sub    Subject
-		values bool
+		sql             string
+		sub             Subject
+		values, routine bool
 	}{
-		{"SELECT email::int FROM users", alice, true},
-		{"SELECT id FROM users WHERE email::int = 1", alice, true},       // not in the output, still read
-		{"INSERT INTO archive SELECT email FROM users", alice, true},     // a unique violation quotes it
-		{"UPDATE users SET name = NULL WHERE id = 1", alice, true},       // "Failing row contains (...)"
-		{"SELECT n::int FROM tickets", alice, false},                     // no masked table
-		{"SELECT twice(2)", withViews, false},                            // a clean function
-		{"SELECT mail_of(1)::int", withViews, true},                      // a function reading users.email
-		{"SELECT * FROM contacts WHERE email::int = 0", withViews, true}, // a view over it
-		{"SELECT id FROM contacts WHERE id = 'x'", withViews, true},      // the view names the table: enough
-		{"EXECUTE stmt", alice, true},                                    // unknown lineage
-		{"SELECT n FROM tickets WHERE n = 'x'", Subject{Target: "db"}, false},
+		{"SELECT email::int FROM users", alice, true, false},
+		{"SELECT id FROM users WHERE email::int = 1", alice, true, false},       // not in the output, still read
+		{"INSERT INTO archive SELECT email FROM users", alice, true, false},     // a unique violation quotes it
+		{"UPDATE users SET name = NULL WHERE id = 1", alice, true, false},       // "Failing row contains (...)"
+		{"SELECT n::int FROM tickets", alice, false, false},                     // no masked table
+		{"SELECT twice(2)", withViews, false, false},                            // a clean function
+		{"SELECT mail_of(1)::int", withViews, true, true},                       // a function reading users.email
+		{"SELECT * FROM contacts WHERE email::int = 0", withViews, true, false}, // a view over it
+		{"SELECT id FROM contacts WHERE id = 'x'", withViews, true, false},      // the view names the table: enough
+		{"EXECUTE stmt", alice, true, true},                                     // unknown lineage
+		{"SELECT n FROM tickets WHERE n = 'x'", Subject{Target: "db"}, false, false},
+		{"SELECT 1 WHERE mail_of(2) = 'x'", withViews, true, true}, // a routine read, only in WHERE
+		{"CALL refresh()", alice, true, true},
 	} {
 		d := p.CheckSQL(Postgres, c.sub, c.sql)
 		if got := d.Errors.Values(); got != c.values {
 			t.Errorf("%s: values %v, want %v", c.sql, got, c.values)
+		}
+		if got := d.Errors != nil && d.Errors.routine; got != c.routine {
+			t.Errorf("%s: routine %v, want %v", c.sql, got, c.routine)
 		}
 	}
 	if d := testPolicy(t, config.Policy{}).CheckSQL(Postgres, alice, "SELECT email::int FROM users"); d.Errors != nil {
@@ -103,6 +108,10 @@ func TestErrorMaskPostgres(t *testing.T) {
 			PGError{Code: "22007", Message: `invalid value "user" for "YYYY"`, Detail: "Value must be an integer."},
 			PGError{Code: "22007", Message: `invalid value "****" for "****"`, Detail: "Value must be an integer."},
 		},
+		{ // RAISE with an ERRCODE of the routine's choosing
+			PGError{Code: "22000", Message: "contact alice@example.com", Routine: "exec_stmt_raise"},
+			PGError{Code: "22000", Message: withheld, Routine: "exec_stmt_raise"},
+		},
 		{ // RAISE NOTICE: 00000, free text
 			PGError{Code: "00000", Message: "contact alice@example.com"},
 			PGError{Code: "00000", Message: withheld},
@@ -125,8 +134,19 @@ func TestErrorMaskPostgres(t *testing.T) {
 			t.Errorf("%+v: changed = %v", c.in, changed)
 		}
 	}
+	// A statement that reads masked data through a routine: every message
+	// may be the routine's words, whatever its code.
+	routine := &ErrorMask{values: true, routine: true}
+	e := PGError{Code: "22P02", Message: "no quotes, alice@example.com", Where: "PL/pgSQL function f() line 3"}
+	if !routine.Postgres(stmt, &e) || e.Message != withheld {
+		t.Fatalf("routine mode: %+v", e)
+	}
+	msg := "ada@example.com"
+	if !routine.MySQL(stmt, 1000, "42000", &msg) || msg != withheld {
+		t.Fatalf("routine mode, MySQL SIGNAL with MYSQL_ERRNO and a class-42 state: %q", msg)
+	}
 	var none *ErrorMask
-	e := PGError{Code: "22P02", Message: `x: "y"`}
+	e = PGError{Code: "22P02", Message: `x: "y"`}
 	if none.Postgres(stmt, &e) || e.Message != `x: "y"` {
 		t.Fatal("a nil mask changed an error")
 	}

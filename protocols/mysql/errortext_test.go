@@ -26,6 +26,13 @@ BEGIN
   SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = e;
   RETURN 0;
 END`,
+		"CREATE OR REPLACE " + definer + ` FUNCTION fn_shout_coded(i INT) RETURNS INT READS SQL DATA
+BEGIN
+  DECLARE e VARCHAR(200);
+  SELECT email INTO e FROM users WHERE id = i;
+  SIGNAL SQLSTATE '22000' SET MESSAGE_TEXT = e, MYSQL_ERRNO = 1000;
+  RETURN 0;
+END`,
 		"CREATE UNIQUE INDEX users_email_key ON users (email)",
 	} {
 		if err := mdb.ExecIn(ctx, mdb.Database, ddl); err != nil {
@@ -34,6 +41,7 @@ END`,
 	}
 	t.Cleanup(func() {
 		mdb.ExecIn(context.Background(), mdb.Database, "DROP FUNCTION IF EXISTS fn_shout")
+		mdb.ExecIn(context.Background(), mdb.Database, "DROP FUNCTION IF EXISTS fn_shout_coded")
 		mdb.ExecIn(context.Background(), mdb.Database, "DROP INDEX users_email_key ON users")
 	})
 	g := startGateway(t, gatewayOptions{policy: guardedPolicy})
@@ -50,6 +58,7 @@ END`,
 		want string
 	}{
 		{"SELECT fn_shout(1)", 1644, "message withheld by sluice"},
+		{"SELECT fn_shout_coded(2)", 1000, "message withheld by sluice"}, // its own errno and state
 		{"INSERT INTO users (id, name, email) SELECT 100, name, email FROM users WHERE id = 2", 1062, "Duplicate entry '****' for key 'users_email_key'"},
 		{"SELECT emial FROM users", 1054, "Unknown column 'emial' in '"}, // names stay
 	} {

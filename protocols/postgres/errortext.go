@@ -31,7 +31,8 @@ func maskErrorText(mask *policy.ErrorMask, stmt string, m *pgproto3.ErrorRespons
 	if mask == nil {
 		return
 	}
-	e := policy.PGError{Code: m.Code, Message: m.Message, Detail: m.Detail, Hint: m.Hint, Where: m.Where, InternalQuery: m.InternalQuery}
+	e := policy.PGError{Code: m.Code, Message: m.Message, Detail: m.Detail, Hint: m.Hint, Where: m.Where,
+		Routine: m.Routine, InternalQuery: m.InternalQuery}
 	if mask.Postgres(stmt, &e) {
 		m.Message, m.Detail, m.Hint, m.Where, m.InternalQuery = e.Message, e.Detail, e.Hint, e.Where, e.InternalQuery
 	}

@@ -31,6 +31,12 @@ BEGIN
   SELECT email INTO e FROM users WHERE id = i;
   RAISE EXCEPTION 'contact %', e;
 END $$;
+CREATE OR REPLACE FUNCTION fn_shout_coded(i int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE e text;
+BEGIN
+  SELECT email INTO e FROM users WHERE id = i;
+  RAISE EXCEPTION USING ERRCODE = '22000', MESSAGE = e;
+END $$;
 CREATE OR REPLACE FUNCTION fn_whisper(i int) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE e text;
 BEGIN
@@ -40,7 +46,9 @@ BEGIN
 END $$;`); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pg.Exec(context.Background(), "DROP FUNCTION IF EXISTS fn_shout(int), fn_whisper(int)") })
+	t.Cleanup(func() {
+		pg.Exec(context.Background(), "DROP FUNCTION IF EXISTS fn_shout(int), fn_shout_coded(int), fn_whisper(int)")
+	})
 	g := startGateway(t, guardedYAML)
 
 	for _, mode := range []string{"simple_protocol", "exec"} {
@@ -67,8 +75,9 @@ END $$;`); err != nil {
 				{"SELECT to_date(email, 'YYYY') FROM users WHERE id = 3", "22007", `invalid value "****" for "YYYY"`}, // "user" is not the client's
 				{"UPDATE users SET name = NULL WHERE id = 4", "23502", `null value in column "name"`},
 				{"SELECT fn_shout(5)", "P0001", "message withheld by sluice"},
-				{"SELECT 'Robert'::int FROM users WHERE id = 6", "22P02", `"Robert"`}, // the client wrote it
-				{"SELECT 'user7@example.com'::int", "22P02", `"user7@example.com"`},   // reads nothing masked
+				{"SELECT 1 WHERE fn_shout_coded(9)::text IS NULL", "22000", "message withheld by sluice"}, // its own code
+				{"SELECT 'Robert'::int FROM users WHERE id = 6", "22P02", `"Robert"`},                     // the client wrote it
+				{"SELECT 'user7@example.com'::int", "22P02", `"user7@example.com"`},                       // reads nothing masked
 			} {
 				_, err := c.Exec(ctx, q.sql)
 				pe, ok := pgErrCode(err)
@@ -109,7 +118,7 @@ END $$;`); err != nil {
 			t.Errorf("query log: %q failed with %q", ev.Statement, ev.Error)
 		}
 	}
-	if errs < 14 {
-		t.Fatalf("query log: %d failed statements, want the 14 this test ran", errs)
+	if errs < 16 {
+		t.Fatalf("query log: %d failed statements, want the 16 this test ran", errs)
 	}
 }
