@@ -33,10 +33,15 @@ func normalizeKey(dst []byte, sql string, d Dialect) ([]byte, bool) {
 			}
 			if d == MySQL {
 				// MySQL comments stay verbatim: never lose text whose
-				// meaning we might have misjudged.
+				// meaning we might have misjudged. The line break that
+				// ends one stays too: as a space, "# c\nDROP ..." would
+				// share its key with the comment-only "# c DROP ...".
 				emit(sql[i:end])
+				dst = append(dst, '\n')
+				space = false
+			} else {
+				space = true
 			}
-			space = true
 			i = end
 		case c == '#' && d == MySQL:
 			end := i
@@ -44,7 +49,8 @@ func normalizeKey(dst []byte, sql string, d Dialect) ([]byte, bool) {
 				end++
 			}
 			emit(sql[i:end])
-			space = true
+			dst = append(dst, '\n') // see "--" above
+			space = false
 			i = end
 		case c == '/' && i+1 < n && sql[i+1] == '*':
 			end, ok := skipBlockComment(sql, i, d == Postgres)
