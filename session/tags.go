@@ -16,11 +16,13 @@ func SQLCommenterTags(sql string) map[string]string {
 	if i < 0 {
 		return nil
 	}
-	j := strings.Index(sql[i:], "*/")
+	// The close is searched after the opening "/*": in "/*/" the "*/"
+	// overlaps it and is no close at all.
+	j := strings.Index(sql[i+2:], "*/")
 	if j < 0 {
 		return nil
 	}
-	body := strings.TrimSpace(sql[i+2 : i+j])
+	body := strings.TrimSpace(sql[i+2 : i+2+j])
 	var tags map[string]string
 	for body != "" && len(tags) < maxTags {
 		eq := strings.IndexByte(body, '=')

@@ -17,6 +17,8 @@ func TestSQLCommenterTags(t *testing.T) {
 		{"SELECT 1 /* a='1', broken */", map[string]string{"a": "1"}},
 		{"SELECT 1 /* a='unterminated */", nil},
 		{"SELECT '/*' /* x='y' */", map[string]string{"x": "y"}},
+		{"SELECT 1 /*/", nil}, // the "*/" overlaps the "/*": no comment (panicked)
+		{"/*/ x='y' */", map[string]string{"/ x": "y"}},
 	}
 	for _, c := range cases {
 		if got := SQLCommenterTags(c.sql); !reflect.DeepEqual(got, c.want) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -87,6 +88,15 @@ func Serve(ctx context.Context, ln net.Listener, limits config.Limits, e Engine,
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
+			defer func() {
+				// A panic is a bug in the gateway; it ends this connection,
+				// not the gateway and every other session with it.
+				if p := recover(); p != nil {
+					log.Error("connection handler panicked: a bug in sluice; the connection is closed",
+						"client", conn.RemoteAddr().String(), "panic", p, "stack", string(debug.Stack()))
+					conn.Close()
+				}
+			}()
 			e.Handle(ctx, conn)
 		}()
 	}

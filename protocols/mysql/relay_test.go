@@ -301,3 +301,19 @@ func onlyGatewayID(t *testing.T, g *testGateway) uint32 {
 	}
 	return 0
 }
+
+// TestUnterminatedCommentQuery: "/*/" once panicked the query-log tag
+// parser, taking the whole gateway down.
+func TestUnterminatedCommentQuery(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	db := g.open(t, "alice", aliceToken, "interpolateParams=false")
+	db.SetMaxOpenConns(1)
+	_, err := db.Exec("SELECT 1 /*/")
+	if me := mysqlErr(t, err); me.Number != 1064 {
+		t.Fatalf("want the server's syntax error, got %v", me)
+	}
+	var n int
+	if err := db.QueryRow("SELECT 2").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("gateway unusable after the error: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -330,12 +331,25 @@ func (r *relay) fail(err error) {
 	}
 }
 
+// guard runs a relay loop, turning a panic (a bug in the gateway) into an
+// error that ends this session only: the gateway and its other sessions
+// carry on, and the record says what happened.
+func (r *relay) guard(loop string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("relay loop panicked: a bug in sluice; the session ends", "loop", loop, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error in the gateway's %s (see the gateway log)", loop)
+		}
+	}()
+	return f()
+}
+
 // run relays until either side ends, the session is killed, or the record fails.
 func (r *relay) run(ctx context.Context) (session.Status, error) {
 	clientDone := make(chan error, 1)
 	serverDone := make(chan error, 1)
-	go func() { clientDone <- r.clientLoop(ctx) }()
-	go func() { serverDone <- r.serverLoop() }()
+	go func() { clientDone <- r.guard("client loop", func() error { return r.clientLoop(ctx) }) }()
+	go func() { serverDone <- r.guard("server loop", r.serverLoop) }()
 
 	var status session.Status
 	var cause error

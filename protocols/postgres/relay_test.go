@@ -345,3 +345,19 @@ func TestOversizedMessageGetsAClearError(t *testing.T) {
 		t.Fatalf("want 08P01 naming limits.max_message_bytes, got %v", err)
 	}
 }
+
+// TestUnterminatedCommentQuery: "/*/" once panicked the query-log tag
+// parser, which (before the loops were guarded) took the whole gateway down.
+func TestUnterminatedCommentQuery(t *testing.T) {
+	g := startGateway(t, "")
+	c := connect(t, g.dsn("alice", aliceToken, ""))
+	ctx := context.Background()
+	_, err := c.Exec(ctx, "SELECT 1 /*/", pgx.QueryExecModeSimpleProtocol)
+	if pe, ok := pgErrCode(err); !ok || pe.Code != "42601" {
+		t.Fatalf("want the server's syntax error, got %v", err)
+	}
+	var n int
+	if err := c.QueryRow(ctx, "SELECT 2").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("session unusable after the error: %v", err)
+	}
+}
