@@ -70,10 +70,16 @@ var dynamicCommand = SimpleCommand{Args: []Word{{Dynamic: true}, {Dynamic: true}
 // (bash -c / sh -c scripts re-parsed, eval, sudo, env, xargs, nice, timeout,
 // nohup, exec, command, find -exec, ...). Wrappers are reported themselves
 // too, followed by what they run.
-func ParseCommand(cmdline string) ([]SimpleCommand, error) {
+func ParseCommand(cmdline string) (cmds []SimpleCommand, err error) {
 	if len(cmdline) > maxCommandLine {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrUnparseableCommand, maxCommandLine)
 	}
+	defer func() {
+		// A parser panic on odd input is a command we cannot judge, never a crash.
+		if r := recover(); r != nil {
+			cmds, err = nil, fmt.Errorf("%w: the shell parser panicked: %v", ErrUnparseableCommand, r)
+		}
+	}()
 	cw := &commandWalker{}
 	if err := cw.parse(cmdline, 0); err != nil {
 		return nil, err
