@@ -114,9 +114,12 @@ func TestCrashKeepsFlushedLines(t *testing.T) {
 	// No Close: the gateway "crashes". The flusher must have written within a few intervals.
 	deadline := time.Now().Add(5 * time.Second)
 	var got []QueryEvent
+	var ev [][]byte
 	for time.Now().Before(deadline) {
+		// The flusher writes one stream after the other: wait for both.
 		got = decodeQueries(t, readLines(t, sessionFile(st, s, QueryLogFile)))
-		if len(got) == 50 {
+		ev = readLines(t, sessionFile(st, s, EventLogFile))
+		if len(got) == 50 && len(ev) == 1 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -124,7 +127,7 @@ func TestCrashKeepsFlushedLines(t *testing.T) {
 	if len(got) != 50 || got[49].Seq != 50 {
 		t.Fatalf("after flush interval, read %d queries, want 50", len(got))
 	}
-	if ev := readLines(t, sessionFile(st, s, EventLogFile)); len(ev) != 1 || !strings.Contains(string(ev[0]), `"kind":"port_forward"`) {
+	if len(ev) != 1 || !strings.Contains(string(ev[0]), `"kind":"port_forward"`) {
 		t.Fatalf("events: %q", ev)
 	}
 	// A frame cut short by the crash leaves the earlier frames readable.
