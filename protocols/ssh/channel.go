@@ -100,11 +100,13 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
+		defer ch.c.recoverBug("stdout pump")
 		ch.pumpOut(ch.stdout, ch.up, ch.onStdout, &ch.maskOut)
 	}()
 	go func() {
 		defer workers.Done()
 		defer outputs.Done()
+		defer ch.c.recoverBug("stderr pump")
 		ch.pumpOut(ch.stderr, ch.up.Stderr(), ch.onOutput, &ch.maskErr)
 	}()
 	ch.workers = &workers
@@ -131,6 +133,7 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	}()
 	go func() {
 		defer workers.Done()
+		defer ch.c.recoverBug("request handler")
 		for r := range pending {
 			ch.handleRequest(ctx, r)
 		}
@@ -236,6 +239,7 @@ func (ch *sessionChannel) startInput(ctx context.Context, shell bool) {
 	ch.workers.Add(1)
 	go func() {
 		defer ch.workers.Done()
+		defer ch.c.recoverBug("input pump")
 		switch {
 		case g != nil:
 			g.pumpInput(ctx, ch.up, ch.client)

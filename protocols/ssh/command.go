@@ -156,6 +156,7 @@ func (cc *commandChannel) handleRequest(ctx context.Context, r *gossh.Request, r
 		shell := r.Type == "shell"
 		go func() {
 			defer running.Done()
+			defer cc.c.recoverBug("command")
 			cc.run(ctx, argv, shell)
 		}()
 	case "signal":

@@ -19,6 +19,7 @@ import (
 	"maps"
 	"net"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -290,6 +291,20 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 	}
 }
 
+// recoverBug ends this client connection when one of its goroutines
+// panics (a bug in the gateway): the panic is logged with its stack and
+// the connection closes; the gateway and its other connections carry on.
+// Use it as a deferred call.
+func (c *clientConn) recoverBug(goroutine string) {
+	if p := recover(); p != nil {
+		c.log.Error("ssh goroutine panicked: a bug in sluice; the connection is closed",
+			"goroutine", goroutine, "panic", p, "stack", string(debug.Stack()))
+		if c.sconn != nil {
+			_ = c.sconn.Close()
+		}
+	}
+}
+
 // openChannel dispatches a new client channel by type.
 func (c *clientConn) openChannel(ctx context.Context, nc gossh.NewChannel) {
 	switch nc.ChannelType() {
@@ -297,6 +312,7 @@ func (c *clientConn) openChannel(ctx context.Context, nc gossh.NewChannel) {
 		c.channels.Add(1)
 		go func() {
 			defer c.channels.Done()
+			defer c.recoverBug("session channel")
 			if c.upstream != nil {
 				c.relaySession(ctx, nc)
 			} else {
@@ -307,6 +323,7 @@ func (c *clientConn) openChannel(ctx context.Context, nc gossh.NewChannel) {
 		c.channels.Add(1)
 		go func() {
 			defer c.channels.Done()
+			defer c.recoverBug("direct-tcpip channel")
 			c.forwardTCP(ctx, nc)
 		}()
 	default:
