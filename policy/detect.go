@@ -364,6 +364,17 @@ type detectPlan struct {
 	names   []string
 }
 
+// hashes reports whether any detector masks with the keyed hash (its
+// masker then needs an HMAC).
+func (d *detectPlan) hashes() bool {
+	for _, m := range d.methods {
+		if m.kind == methodHash {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *detectPlan) add(det detector, m *maskMethod) {
 	d.dets = append(d.dets, det)
 	d.methods = append(d.methods, m)

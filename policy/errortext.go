@@ -135,11 +135,8 @@ func (m *ErrorMask) detectText(s string) string {
 		return s
 	}
 	var h hash.Hash
-	for _, dm := range m.detect.methods {
-		if dm.kind == methodHash {
-			h = newHMAC(m.key)
-			break
-		}
+	if m.detect.hashes() {
+		h = newHMAC(m.key)
 	}
 	out := m.detect.replaceSpans(v, spans, h)
 	if out == nil {
@@ -173,7 +170,7 @@ func hideQuoted(stmt, s string, q byte) string {
 			return b.String()
 		}
 		var close int
-		if strings.HasSuffix(s, string(q)) && open >= 2 && s[open-2:open] == ": " && len(s)-1 > open {
+		if s[len(s)-1] == q && open >= 2 && s[open-2:open] == ": " && len(s)-1 > open {
 			close = len(s) - 1 // `...: "value"` to the end
 		} else if c := strings.IndexByte(s[open+1:], q); c >= 0 {
 			close = open + 1 + c

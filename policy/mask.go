@@ -92,9 +92,7 @@ func (m *ResultMask) Columns(fields []Field) *RowMasker {
 		}
 		if len(rm.detectCols) > 0 {
 			rm.detect = m.detect
-			for _, dm := range m.detect.methods {
-				rm.hashing = rm.hashing || dm.kind == methodHash
-			}
+			rm.hashing = rm.hashing || m.detect.hashes()
 		}
 	}
 	if len(rm.cols) == 0 && rm.detect == nil {
@@ -119,10 +117,8 @@ func (m *ResultMask) undescribed() *RowMasker {
 	}
 	rm.detect = m.detect
 	rm.detectAll = true
-	for _, dm := range m.detect.methods {
-		if dm.kind == methodHash {
-			rm.h = newHMAC(m.key)
-		}
+	if m.detect.hashes() {
+		rm.h = newHMAC(m.key)
 	}
 	return rm
 }
