@@ -61,11 +61,7 @@ func FuzzStripComments(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, s string, mysql bool) {
-		d := Postgres
-		if mysql {
-			d = MySQL
-		}
-		if out := stripComments(s, d); len(out) > len(s) {
+		if out := stripComments(s, fuzzDialect(mysql)); len(out) > len(s) {
 			t.Fatalf("stripComments grew %q to %q", s, out)
 		}
 	})

@@ -108,10 +108,7 @@ func FuzzNormalizeKey(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, s string, mysql bool) {
-		d := Postgres
-		if mysql {
-			d = MySQL
-		}
+		d := fuzzDialect(mysql)
 		key, ok := normalizeKey(nil, s, d)
 		if !ok {
 			return
@@ -134,4 +131,12 @@ func config3() config.Policy {
 	return config.Policy{Rules: []config.Rule{
 		{Name: "no-delete", When: config.When{SQL: []string{"delete"}}, Action: "block"},
 	}}
+}
+
+// fuzzDialect maps a fuzzed bool to a dialect.
+func fuzzDialect(mysql bool) Dialect {
+	if mysql {
+		return MySQL
+	}
+	return Postgres
 }

@@ -147,11 +147,7 @@ func TestConcurrentLoggingKeepsEveryLineAndChain(t *testing.T) {
 // key; without the key verify says the MAC went unchecked.
 func TestVerifySealMAC(t *testing.T) {
 	key := []byte("0123456789abcdef-seal")
-	st, err := OpenStore(filepath.Join(t.TempDir(), "data"), Options{FlushInterval: time.Hour, SealKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openKeyedStore(t, key)
 	s := sealedSessionIn(t, st)
 	dir := filepath.Join(st.dir, sessionDir(s.ID()))
 	rec, err := st.Get(context.Background(), s.ID())
@@ -199,11 +195,7 @@ func TestVerifySealMAC(t *testing.T) {
 // unnoticed by someone who rewrites chunk, chain links and all, without the key.
 func TestVerifyChainMAC(t *testing.T) {
 	key := []byte("0123456789abcdef-seal")
-	st, err := OpenStore(filepath.Join(t.TempDir(), "data"), Options{FlushInterval: time.Hour, SealKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openKeyedStore(t, key)
 	s := openTestSession(t, st, Info{Protocol: "postgres", Target: "appdb", Identity: "alice"}, Recording{})
 	for i := range 3 {
 		s.LogQuery(QueryEvent{Seq: int64(i + 1), Time: time.Now(), Statement: "select 1", Decision: "allow"})
@@ -274,4 +266,15 @@ func checkVerifyDir(t *testing.T, name, dir string, rec Record, key []byte, want
 		t.Errorf("%s: problems %q, want %q", name, got, wantProblem)
 	}
 	return r
+}
+
+// openKeyedStore opens a store with recording.seal_key set.
+func openKeyedStore(t *testing.T, key []byte) *Store {
+	t.Helper()
+	st, err := OpenStore(filepath.Join(t.TempDir(), "data"), Options{FlushInterval: time.Hour, SealKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

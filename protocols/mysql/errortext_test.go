@@ -18,7 +18,7 @@ var leakPattern = regexp.MustCompile(`@example|\d{3}-\d{2}-\d{4}`)
 func TestMaskErrorTexts(t *testing.T) {
 	ctx := context.Background()
 	definer := fmt.Sprintf("DEFINER = '%s'@'%%'", mdb.User)
-	for _, ddl := range []string{
+	execUpstream(t, []string{
 		"CREATE OR REPLACE " + definer + ` FUNCTION fn_shout(i INT) RETURNS INT READS SQL DATA
 BEGIN
   DECLARE e VARCHAR(200);
@@ -34,16 +34,7 @@ BEGIN
   RETURN 0;
 END`,
 		"CREATE UNIQUE INDEX users_email_key ON users (email)",
-	} {
-		if err := mdb.ExecIn(ctx, mdb.Database, ddl); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		mdb.ExecIn(context.Background(), mdb.Database, "DROP FUNCTION IF EXISTS fn_shout")
-		mdb.ExecIn(context.Background(), mdb.Database, "DROP FUNCTION IF EXISTS fn_shout_coded")
-		mdb.ExecIn(context.Background(), mdb.Database, "DROP INDEX users_email_key ON users")
-	})
+	}, "DROP FUNCTION IF EXISTS fn_shout", "DROP FUNCTION IF EXISTS fn_shout_coded", "DROP INDEX users_email_key ON users")
 	g := startGateway(t, gatewayOptions{policy: guardedPolicy})
 	db := g.open(t, "alice", aliceToken, "interpolateParams=false")
 	conn, err := db.Conn(ctx) // warnings belong to one connection

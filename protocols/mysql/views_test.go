@@ -35,24 +35,14 @@ func TestMaskingThroughExistingView(t *testing.T) {
 // (masked or refused), in text and binary protocol; one that reads nothing
 // masked stays in clear.
 func TestMaskingThroughExistingFunction(t *testing.T) {
-	ctx := context.Background()
 	// Defined by the gateway's upstream account, which may then read their
 	// bodies; fn_hidden is root's, whose body that account cannot see.
 	definer := fmt.Sprintf("DEFINER = '%s'@'%%'", mdb.User)
-	for _, ddl := range []string{
+	execUpstream(t, []string{
 		"CREATE OR REPLACE " + definer + " FUNCTION fn_contact_of(i INT) RETURNS VARCHAR(200) READS SQL DATA RETURN (SELECT email FROM users WHERE id = i)",
 		"CREATE OR REPLACE " + definer + " FUNCTION fn_double(i INT) RETURNS INT DETERMINISTIC RETURN i * 2",
 		"CREATE OR REPLACE FUNCTION fn_hidden(i INT) RETURNS INT DETERMINISTIC RETURN i * 3",
-	} {
-		if err := mdb.ExecIn(ctx, mdb.Database, ddl); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		mdb.ExecIn(context.Background(), mdb.Database, "DROP FUNCTION IF EXISTS fn_contact_of")
-		mdb.ExecIn(context.Background(), mdb.Database, "DROP FUNCTION IF EXISTS fn_double")
-		mdb.ExecIn(context.Background(), mdb.Database, "DROP FUNCTION IF EXISTS fn_hidden")
-	})
+	}, "DROP FUNCTION IF EXISTS fn_contact_of", "DROP FUNCTION IF EXISTS fn_double", "DROP FUNCTION IF EXISTS fn_hidden")
 	g := startGateway(t, gatewayOptions{policy: guardedPolicy})
 	db := g.open(t, "alice", aliceToken, "interpolateParams=false")
 	for _, q := range []string{"SELECT fn_contact_of(1)", "SELECT UPPER(fn_contact_of(?))", "SELECT " + mdb.Database + ".fn_contact_of(1)"} {
@@ -85,4 +75,20 @@ func scanOne(db *sql.DB, q string) (string, error) {
 		return v, db.QueryRow(q, 1).Scan(&v)
 	}
 	return v, db.QueryRow(q).Scan(&v)
+}
+
+// execUpstream runs setup directly on MariaDB (not through the gateway),
+// failing the test on an error, and cleanup when the test ends.
+func execUpstream(t *testing.T, setup []string, cleanup ...string) {
+	t.Helper()
+	for _, q := range setup {
+		if err := mdb.ExecIn(context.Background(), mdb.Database, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range cleanup {
+			mdb.ExecIn(context.Background(), mdb.Database, q)
+		}
+	})
 }
