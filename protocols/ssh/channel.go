@@ -156,6 +156,7 @@ func (ch *sessionChannel) run(ctx context.Context, creqs <-chan *gossh.Request, 
 	if len(exits) == 0 && ctx.Err() == nil && ch.started.Load() {
 		// The upstream ended the channel without an exit status, and the
 		// client did not ask for it: the upstream connection died.
+		ch.c.upstreamLost.Store(true)
 		_, _ = io.WriteString(ch.stderr, fmt.Sprintf("\r\nsluice: the connection to target %q was lost\r\n", ch.c.target.Name))
 	}
 	for _, r := range exits {

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,6 +126,10 @@ type clientConn struct {
 	sess     *session.Session
 	upstream *gossh.Client // nil for command targets
 	channels sync.WaitGroup
+	// upstreamLost is set by a channel that saw the upstream end it without
+	// an exit status. The client may then hang up before the upstream
+	// connection's own end is noticed; the session still failed.
+	upstreamLost atomic.Bool
 
 	bytesIn, bytesOut prometheus.Counter
 
@@ -264,15 +269,18 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 		select {
 		case nc, ok := <-chans:
 			if !ok {
-				return session.StatusOK, nil
+				return c.clientGone(upstreamDone)
 			}
 			c.openChannel(ctx, nc)
 		case err := <-upstreamDone:
 			// The upstream closed the connection or died mid-session.
-			if err == nil || errors.Is(err, net.ErrClosed) {
-				return session.StatusOK, nil
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				return session.StatusFailed, fmt.Errorf("upstream connection: %w", err)
 			}
-			return session.StatusFailed, fmt.Errorf("upstream connection: %w", err)
+			if c.upstreamLost.Load() {
+				return session.StatusFailed, errUpstreamLost
+			}
+			return session.StatusOK, nil
 		case <-ctx.Done():
 			cause := context.Cause(ctx)
 			var killed *session.KilledError
@@ -286,10 +294,30 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 			}
 			return session.StatusOK, cause
 		case <-clientDone:
-			return session.StatusOK, nil
+			return c.clientGone(upstreamDone)
 		}
 	}
 }
+
+// clientGone is how a session ends when the client hangs up: closed,
+// unless a channel saw the upstream die first (the client then often hangs
+// up before the upstream connection's own end is noticed). The cause is
+// the upstream connection's error, waited for a bounded time.
+func (c *clientConn) clientGone(upstreamDone <-chan error) (session.Status, error) {
+	if !c.upstreamLost.Load() {
+		return session.StatusOK, nil
+	}
+	select {
+	case err := <-upstreamDone:
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return session.StatusFailed, fmt.Errorf("upstream connection: %w", err)
+		}
+	case <-time.After(closeGrace):
+	}
+	return session.StatusFailed, errUpstreamLost
+}
+
+var errUpstreamLost = errors.New("upstream connection lost")
 
 // recoverBug ends this client connection when one of its goroutines
 // panics (a bug in the gateway): the panic is logged with its stack and
