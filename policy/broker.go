@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -168,6 +169,15 @@ func (b *Broker) Submit(req ApprovalRequest) (ApprovalRequest, error) {
 		b.hooks.Add(1)
 		go func() {
 			defer b.hooks.Done()
+			defer func() {
+				// The message is built from the statement: a bug there
+				// must not take the gateway down. The request still
+				// waits for a decision through the admin API.
+				if p := recover(); p != nil {
+					b.log.Error("approval webhook panicked: a bug in sluice", "approval", id,
+						"panic", p, "stack", string(debug.Stack()))
+				}
+			}()
 			b.hook.notify(b.hookCtx, req)
 		}()
 	}

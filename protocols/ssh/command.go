@@ -251,13 +251,23 @@ func (cc *commandChannel) run(ctx context.Context, argv []string, shell bool) {
 			stop := context.AfterFunc(ctx, func() { f.Close() })
 			defer stop()
 			outputs.Add(1)
-			go func() { defer outputs.Done(); cc.copyOut(stdout, f) }()
+			go func() {
+				defer outputs.Done()
+				defer cc.c.recoverBug("command output")
+				cc.copyOut(stdout, f)
+			}()
 			if shell && cc.c.e.deps.Policies.For(t.Name) != nil {
 				g := newLineGuard(cc.c, int(cc.pty.Columns), int(cc.pty.Rows), cc.onInput, cc.rec.Load, cc.stdout)
 				cc.guard.Store(g)
-				go g.pumpInput(ctx, f, cc.client) // ends when the client channel or the pty closes
+				go func() { // ends when the client channel or the pty closes
+					defer cc.c.recoverBug("command input")
+					g.pumpInput(ctx, f, cc.client)
+				}()
 			} else {
-				go cc.copyIn(f, cc.client, nil) // ends when the client channel or the pty closes
+				go func() { // ends when the client channel or the pty closes
+					defer cc.c.recoverBug("command input")
+					cc.copyIn(f, cc.client, nil)
+				}()
 			}
 		}
 	} else {
@@ -269,11 +279,15 @@ func (cc *commandChannel) run(ctx context.Context, argv []string, shell bool) {
 			if shell && cc.c.e.deps.Policies.For(t.Name) != nil {
 				// A shell without a pty reads commands from stdin: judge each line.
 				go func() {
+					defer stdin.Close()
+					defer cc.c.recoverBug("command input")
 					pumpLines(ctx, cc.c, stdin, cc.client, cc.onInput, cc.stderr)
-					_ = stdin.Close()
 				}()
 			} else {
-				go cc.copyIn(stdin, cc.client, stdin)
+				go func() {
+					defer cc.c.recoverBug("command input")
+					cc.copyIn(stdin, cc.client, stdin)
+				}()
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"fmt"
+	"runtime/debug"
 	"sync"
 )
 
@@ -54,21 +55,36 @@ func newTerminalRecorder(c *clientConn, w castWriter) *terminalRecorder {
 func (r *terminalRecorder) loop() {
 	defer close(r.done)
 	for op := range r.ops {
-		switch op.kind {
-		case 'o':
-			r.check(r.w.Output(op.data))
-		case 'i':
-			r.check(r.w.Input(op.data))
-		case 'r':
-			r.check(r.w.Resize(op.cols, op.rows))
-		case 'm':
-			r.check(r.w.Marker(op.label))
-		}
+		r.check(r.apply(op))
 		if op.data != nil {
 			b := op.data[:0]
 			r.bufs.Put(&b)
 		}
 	}
+}
+
+// apply records one op. A panic in the cast writer (a bug in sluice) is a
+// recording failure like any other, never a crash of the gateway; the loop
+// goes on draining so that the relay does not block on a dead recorder.
+func (r *terminalRecorder) apply(op recordOp) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.c.log.Error("terminal recorder panicked: a bug in sluice",
+				"panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("recorder panicked: %v", p)
+		}
+	}()
+	switch op.kind {
+	case 'o':
+		return r.w.Output(op.data)
+	case 'i':
+		return r.w.Input(op.data)
+	case 'r':
+		return r.w.Resize(op.cols, op.rows)
+	case 'm':
+		return r.w.Marker(op.label)
+	}
+	return nil
 }
 
 func (r *terminalRecorder) check(err error) {
