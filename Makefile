@@ -47,14 +47,7 @@ bench: deps
 # Every Fuzz target in the repo, FUZZTIME each; found with `go test -list`
 # so new targets are picked up without editing this file.
 fuzz:
-	$(GO) test -list '^Fuzz' $(FUZZPKGS) \
-	| awk '/^Fuzz/ { names = names " " $$1 } /^ok/ { if (names != "") print $$2 names; names = "" }' \
-	| while read -r pkg names; do \
-		for name in $$names; do \
-			echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) testenv/fuzz.sh $(FUZZPKGS)
 
 clean:
 	rm -rf bin sluice-data
