@@ -128,9 +128,12 @@ type Policy struct {
 	Default     string `yaml:"default"`     // allow (default) | block
 	Unparseable string `yaml:"unparseable"` // allow | block | review; default depends on rules
 	Lineage     string `yaml:"lineage"`     // mask (default) | block: when lineage is unknown
-	HashKey     Secret `yaml:"hash_key"`    // key for the hash mask method
-	Rules       []Rule `yaml:"rules"`
-	Masks       []Mask `yaml:"masks"`
+	// MaskedFilters: allow (default) | block statements that filter, join,
+	// group or sort on a masked column (probing its values).
+	MaskedFilters string `yaml:"masked_filters"`
+	HashKey       Secret `yaml:"hash_key"` // key for the hash mask method
+	Rules         []Rule `yaml:"rules"`
+	Masks         []Mask `yaml:"masks"`
 }
 
 // Rule is one ordered policy rule; the first match wins.

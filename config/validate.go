@@ -196,24 +196,32 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// oneOf checks a two-valued setting, filling in def (the first) when it
+// is empty.
+func (c *Config) oneOf(key string, v *string, def, other string) error {
+	switch *v {
+	case "":
+		*v = def
+	case def, other:
+	default:
+		return c.errf(key, "%q is not %s or %s", *v, def, other)
+	}
+	return nil
+}
+
 func (c *Config) validatePolicy(name string, p *Policy) error {
 	key := "policies." + name
-	switch p.Default {
-	case "":
-		p.Default = "allow"
-	case "allow", "block":
-	default:
-		return c.errf(key+".default", "%q is not allow or block", p.Default)
+	if err := c.oneOf(key+".default", &p.Default, "allow", "block"); err != nil {
+		return err
 	}
 	if p.Unparseable != "" && !slices.Contains(validActions, p.Unparseable) {
 		return c.errf(key+".unparseable", "%q is not allow, block or review", p.Unparseable)
 	}
-	switch p.Lineage {
-	case "":
-		p.Lineage = "mask"
-	case "mask", "block":
-	default:
-		return c.errf(key+".lineage", "%q is not mask or block", p.Lineage)
+	if err := c.oneOf(key+".lineage", &p.Lineage, "mask", "block"); err != nil {
+		return err
+	}
+	if err := c.oneOf(key+".masked_filters", &p.MaskedFilters, "allow", "block"); err != nil {
+		return err
 	}
 	for i, r := range p.Rules {
 		rk := fmt.Sprintf("%s.rules[%d]", key, i)

@@ -16,6 +16,7 @@ type analysis struct {
 	errs         *ErrorMask
 	lineageBlock string // non-empty: refuse, lineage cannot be established
 	launder      string // non-empty: refuse unless a rule allows it explicitly
+	probe        string // the same, for masked_filters: block
 	literalSafe  bool   // the decision does not depend on literal values
 }
 
@@ -74,8 +75,12 @@ func (p *Policy) decide(a *analysis, sub *Subject) Decision {
 	if a.lineageBlock != "" && best.Action != Block {
 		best.Action, best.Rule, best.Message = Block, "lineage", a.lineageBlock
 	}
-	if a.launder != "" && best.Action != Block && !(best.Action == Allow && best.Rule != "") {
+	explicitAllow := best.Action == Allow && best.Rule != ""
+	if a.launder != "" && best.Action != Block && !explicitAllow {
 		best.Action, best.Rule, best.Message = Block, "lineage", a.launder
+	}
+	if a.probe != "" && best.Action != Block && !explicitAllow {
+		best.Action, best.Rule, best.Message = Block, "masked_filters", a.probe
 	}
 	if best.Message == "" && best.Action != Allow {
 		best.Message = p.defaultMessage(best.Action, best.Rule)
@@ -164,7 +169,7 @@ func (p *Policy) build(d Dialect, sql string) *analysis { return p.buildWith(d, 
 // buildWith analyses a text with the MySQL current database db ("" =
 // unknown) and the database's views (nil: none known).
 func (p *Policy) buildWith(d Dialect, db, sql string, views *Views) *analysis {
-	lin := &lineage{rules: p.colRules, views: views, db: db}
+	lin := &lineage{rules: p.colRules, views: views, db: db, filters: p.maskedFilters && len(p.colRules) > 0}
 	parsed, err := classify(d, sql, lin)
 	if err != nil {
 		parsed = []parsedStmt{{info: StatementInfo{Kind: unparseableRule}, text: sql, unknown: true}}
@@ -205,6 +210,9 @@ func (p *Policy) buildWith(d Dialect, db, sql string, views *Views) *analysis {
 	}
 	if lin.launder != "" && len(p.colRules) > 0 {
 		a.launder = fmt.Sprintf("statement blocked by sluice policy %q: %s", p.name, lin.launder)
+	}
+	if lin.probe != "" {
+		a.probe = fmt.Sprintf("statement blocked by sluice policy %q: %s", p.name, lin.probe)
 	}
 	rm := &ResultMask{lin: lin, detect: p.detect, key: p.hashKey}
 	if len(p.colRules) > 0 {

@@ -187,12 +187,14 @@ func FuzzCheckSQL(f *testing.F) {
 		"SELECT $1::int", "EXPLAIN (ANALYZE 1) DELETE FROM t", "SELECT row_to_json(u) FROM users u", "SELECT 1; SELEC",
 		"PREPARE s FROM 'SELECT email FROM users'", "\x00", "SELECT E'\\x00'", "SELECT (((((((1)))))))",
 		"USE crm; SELECT email FROM users", "USE `a``b`; SELECT * FROM v; USE c",
+		"SELECT id FROM users u JOIN people p USING (ssn) WHERE u.email > 'm' GROUP BY 1 ORDER BY 2",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
 	p := maskPolicy(f, "mask")
 	g := realisticPolicy(f)
+	probes := probePolicy(f)
 	f.Fuzz(func(t *testing.T, s string, mysql bool) {
 		d := Postgres
 		if mysql {
@@ -205,5 +207,8 @@ func FuzzCheckSQL(f *testing.F) {
 		inDB := alice
 		inDB.Database = "crm" // MySQL resolves unqualified names against the current database
 		p.CheckSQL(d, inDB, s)
+		if dec := probes.CheckSQL(d, alice, s); dec.Action == Allow && dec.Rule == "masked_filters" {
+			t.Fatalf("masked_filters allowed: %+v", dec)
+		}
 	})
 }

@@ -17,7 +17,10 @@ type Policy struct {
 	defAction   Action
 	unparseable Action
 	lineage     Action // Allow = mask what cannot be proven clean; Block = refuse the statement
-	rules       []*rule
+	// maskedFilters: refuse statements that filter, join, group or sort on
+	// a masked column (probe.go).
+	maskedFilters bool
+	rules         []*rule
 	// commands are the rules with a `command` condition, in order, for the
 	// shell-command judge (command*.go).
 	commands []CommandRule
@@ -105,6 +108,13 @@ func compilePolicy(name string, pc config.Policy) (*Policy, error) {
 		p.lineage = Block
 	default:
 		return nil, fmt.Errorf("%s.lineage: %q is not mask or block", key, pc.Lineage)
+	}
+	switch pc.MaskedFilters {
+	case "", "allow":
+	case "block":
+		p.maskedFilters = true
+	default:
+		return nil, fmt.Errorf("%s.masked_filters: %q is not allow or block", key, pc.MaskedFilters)
 	}
 	strict := false
 	for i, rc := range pc.Rules {

@@ -92,6 +92,10 @@ type lineage struct {
 	// launder says why masked data would escape the masks ("" = it does not):
 	// a write to an unmasked place, or a COPY format we cannot mask.
 	launder string
+	// filters: judge filtering clauses too (masked_filters: block); probe
+	// says why the statement probes masked values ("" = it does not).
+	filters bool
+	probe   string
 }
 
 // colRule is one entry of a mask's columns list.

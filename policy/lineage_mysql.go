@@ -9,19 +9,20 @@ import (
 
 func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
 	l.myCheckWrite(st)
+	l.myFilterStatement(st)
 	switch x := st.(type) {
 	case *ast.PrepareStmt:
 		if x.SQLVar == nil {
 			if inner, err := parseMySQL(x.SQLText); err == nil {
 				for _, in := range inner {
-					l.myCheckWrite(in)
+					l.myBody(in)
 				}
 			}
 		}
 		return nil, false
 	case *ast.ExplainStmt:
 		if x.Analyze && x.Stmt != nil {
-			l.myCheckWrite(x.Stmt)
+			l.myBody(x.Stmt)
 		}
 		return nil, false
 	case *ast.SelectStmt:
@@ -35,6 +36,16 @@ func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// myBody judges a statement that runs later or inside another (PREPARE,
+// EXPLAIN ANALYZE): its writes, and with masked_filters its filters.
+func (l *lineage) myBody(st ast.StmtNode) {
+	if l.filters {
+		l.myStatement(st)
+		return
+	}
+	l.myCheckWrite(st)
 }
 
 func (l *lineage) myWith(w *ast.WithClause, sc *scope) {
@@ -100,18 +111,24 @@ func (l *lineage) myResultSet(n ast.Node, parent *scope) []outCol {
 		if x.From != nil && x.From.TableRefs != nil {
 			sc.rels = l.myFrom(x.From.TableRefs, sc)
 		}
+		var out []outCol
 		if x.Fields == nil {
 			// TABLE t: every column of the FROM.
-			return l.pgStar(nil, sc)
+			out = l.pgStar(nil, sc)
+		} else {
+			out = l.myFields(x.Fields.Fields, sc)
 		}
-		return l.myFields(x.Fields.Fields, sc)
+		l.mySelectFilters(x, sc, out)
+		return out
 	case *ast.SetOprStmt:
 		sc := &scope{parent: parent}
 		l.myWith(x.With, sc)
 		if x.SelectList == nil {
 			return nil
 		}
-		return l.myResultSet(x.SelectList, sc)
+		out := l.myResultSet(x.SelectList, sc)
+		l.myOrderFilters(x.OrderBy, sc, out) // the set's ORDER BY
+		return out
 	case *ast.SetOprSelectList:
 		sc := &scope{parent: parent}
 		l.myWith(x.With, sc)
@@ -141,6 +158,7 @@ func (l *lineage) myFrom(n ast.ResultSetNode, sc *scope) []relation {
 			// LATERAL on the right sees the left side.
 			rels = append(rels, l.myFrom(x.Right, sc.with(rels))...)
 		}
+		l.myJoinFilters(x, sc.with(rels))
 		return rels
 	case *ast.TableSource:
 		alias := x.AsName.L

@@ -19,6 +19,7 @@ func (l *lineage) pgStatementIn(n *pg.Node, parent *scope) (*outPlan, bool) {
 		return nil, false
 	}
 	l.pgCheckWrite(n, parent)
+	l.pgFilterStatement(n, parent)
 	switch x := n.Node.(type) {
 	case *pg.Node_PrepareStmt:
 		l.pgStatementIn(x.PrepareStmt.Query, parent) // the body's writes
@@ -96,6 +97,11 @@ func (l *lineage) pgReturning(ret []*pg.Node, with *pg.WithClause, parent *scope
 	if len(ret) == 0 {
 		return nil
 	}
+	return &outPlan{cols: l.pgTargets(ret, l.pgWriteScope(with, parent, target, from))}
+}
+
+// pgWriteScope is the scope of a write: its WITH, its target, its FROM.
+func (l *lineage) pgWriteScope(with *pg.WithClause, parent *scope, target *pg.RangeVar, from []*pg.Node) *scope {
 	sc := &scope{parent: parent}
 	if with != nil {
 		l.pgWith(with, sc)
@@ -106,7 +112,7 @@ func (l *lineage) pgReturning(ret []*pg.Node, with *pg.WithClause, parent *scope
 	for _, f := range from {
 		sc.rels = append(sc.rels, l.pgFromItem(f, sc)...)
 	}
-	return &outPlan{cols: l.pgTargets(ret, sc)}
+	return sc
 }
 
 func (l *lineage) pgWith(w *pg.WithClause, sc *scope) {
@@ -168,7 +174,9 @@ func (l *lineage) pgSelect(s *pg.SelectStmt, parent *scope) []outCol {
 		l.pgWith(s.WithClause, sc)
 	}
 	if s.Op != pg.SetOperation_SETOP_NONE && s.Op != pg.SetOperation_SET_OPERATION_UNDEFINED {
-		return mergeSetOp(l.pgSelect(s.Larg, sc), l.pgSelect(s.Rarg, sc))
+		out := mergeSetOp(l.pgSelect(s.Larg, sc), l.pgSelect(s.Rarg, sc))
+		l.pgSelectFilters(s, sc, out) // the set's ORDER BY
+		return out
 	}
 	if len(s.ValuesLists) > 0 {
 		var cols []outCol
@@ -186,7 +194,9 @@ func (l *lineage) pgSelect(s *pg.SelectStmt, parent *scope) []outCol {
 	for _, f := range s.FromClause {
 		sc.rels = append(sc.rels, l.pgFromItem(f, sc)...)
 	}
-	return l.pgTargets(s.TargetList, sc)
+	out := l.pgTargets(s.TargetList, sc)
+	l.pgSelectFilters(s, sc, out)
+	return out
 }
 
 func aliasName(a *pg.Alias, def string) string {
@@ -235,7 +245,9 @@ func (l *lineage) pgFromItem(n *pg.Node, sc *scope) []relation {
 		left := l.pgFromItem(x.JoinExpr.Larg, sc)
 		// LATERAL on the right sees the left side.
 		right := l.pgFromItem(x.JoinExpr.Rarg, sc.with(left))
-		return append(left, right...)
+		both := append(left, right...)
+		l.pgJoinFilters(x.JoinExpr, sc.with(both))
+		return both
 	case *pg.Node_RangeTableSample:
 		if x.RangeTableSample.Relation != nil {
 			return l.pgFromItem(x.RangeTableSample.Relation, sc)

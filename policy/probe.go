@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
+
+// Probing: masks hide a column's values in results, but a statement that
+// filters, joins, groups or sorts on the column learns about them without
+// reading them (`SELECT count(*) FROM users WHERE email LIKE 'a%'`, one
+// letter at a time). With a policy's `masked_filters: block`, the lineage
+// walk also judges those clauses, and the first masked column found in one
+// refuses the statement unless a rule explicitly allows it (like a
+// laundering write).
+//
+// Only the client's text counts: a view's own definition may filter on a
+// masked column (the database's owner wrote it), so clauses are not judged
+// inside one (viewDepth > 0). A view created through the gateway is judged
+// when it is created.
+
+// noteProbe records the first masked value a filtering clause reads.
+func (l *lineage) noteProbe(t taint, clause string) {
+	if !t.masked() || l.probe != "" || l.viewDepth > 0 {
+		return
+	}
+	src := t.src
+	if src == "" {
+		src = "data of unknown origin"
+	}
+	l.probe = "it uses a masked column in " + clause + " (" + src + "); masked_filters: block lets masked columns be read, not filtered, joined, grouped or sorted on"
+}
+
+// judgesFilters says whether this walk judges filtering clauses.
+func (l *lineage) judgesFilters() bool {
+	return l.filters && l.probe == "" && l.viewDepth == 0
+}
+
+// byOutput is the taint of a GROUP BY / ORDER BY key, which may name an
+// output column (by alias or position) rather than an input column.
+func byOutput(t taint, out []outCol, name string, pos int, l *lineage) taint {
+	for _, c := range out {
+		if c.star != nil && (pos > 0 || name != "") {
+			// Positions and names behind a star are unknown: any output.
+			for _, c := range out {
+				t = t.join(l.outColWhole(c))
+			}
+			return t
+		}
+	}
+	if pos > 0 && pos <= len(out) {
+		return t.join(out[pos-1].taint)
+	}
+	for _, c := range out {
+		if name != "" && c.name == name {
+			t = t.join(c.taint)
+		}
+	}
+	return t
+}
+
+// pgSelectFilters judges the clauses of one SELECT that read values
+// without returning them. out is the SELECT's output.
+func (l *lineage) pgSelectFilters(s *pg.SelectStmt, sc *scope, out []outCol) {
+	if !l.judgesFilters() {
+		return
+	}
+	l.noteProbe(l.pgExpr(s.WhereClause, sc), "WHERE")
+	l.noteProbe(l.pgExpr(s.HavingClause, sc), "HAVING")
+	for _, n := range s.GroupClause {
+		l.noteProbe(l.pgKey(n, sc, out), "GROUP BY")
+	}
+	for _, n := range s.SortClause {
+		l.noteProbe(l.pgKey(n.GetSortBy().GetNode(), sc, out), "ORDER BY")
+	}
+	for _, n := range s.DistinctClause {
+		l.noteProbe(l.pgKey(n, sc, out), "DISTINCT ON")
+	}
+	for _, w := range s.WindowClause {
+		l.noteProbe(l.pgExpr(w, sc), "WINDOW")
+	}
+}
+
+// pgKey is the taint of a GROUP BY, ORDER BY or DISTINCT ON key.
+func (l *lineage) pgKey(n *pg.Node, sc *scope, out []outCol) taint {
+	t := l.pgExpr(n, sc)
+	if c := n.GetAConst(); c != nil && c.GetIval() != nil {
+		return byOutput(t, out, "", int(c.GetIval().Ival), l)
+	}
+	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 {
+		return byOutput(t, out, strings.ToLower(cr.Fields[0].GetString_().GetSval()), 0, l)
+	}
+	return t
+}
+
+// pgJoinFilters judges a join's ON and USING; sc sees both sides.
+func (l *lineage) pgJoinFilters(j *pg.JoinExpr, sc *scope) {
+	if !l.judgesFilters() {
+		return
+	}
+	l.noteProbe(l.pgExpr(j.Quals, sc), "JOIN")
+	for _, n := range j.UsingClause {
+		l.noteProbe(l.resolveColumn("", strings.ToLower(n.GetString_().GetSval()), sc), "JOIN USING")
+	}
+}
+
+// pgFilterStatement judges the statements whose filters the output
+// lineage does not walk: writes with a WHERE, and queries whose rows go
+// somewhere other than the client (a table, a view, a cursor, a file).
+func (l *lineage) pgFilterStatement(n *pg.Node, parent *scope) {
+	if !l.judgesFilters() || n == nil {
+		return
+	}
+	switch x := n.Node.(type) {
+	case *pg.Node_UpdateStmt:
+		s := x.UpdateStmt
+		l.pgWriteWhere(s.WithClause, s.Relation, s.FromClause, s.WhereClause, parent)
+	case *pg.Node_DeleteStmt:
+		s := x.DeleteStmt
+		l.pgWriteWhere(s.WithClause, s.Relation, s.UsingClause, s.WhereClause, parent)
+	case *pg.Node_MergeStmt:
+		s := x.MergeStmt
+		var from []*pg.Node
+		if s.SourceRelation != nil {
+			from = []*pg.Node{s.SourceRelation}
+		}
+		l.pgWriteWhere(s.WithClause, s.Relation, from, s.JoinCondition, parent)
+	case *pg.Node_SelectStmt:
+		if x.SelectStmt.IntoClause != nil {
+			l.pgSelect(x.SelectStmt, parent)
+		}
+	case *pg.Node_DeclareCursorStmt:
+		l.pgStatementIn(x.DeclareCursorStmt.Query, parent)
+	case *pg.Node_CreateTableAsStmt:
+		l.pgStatementIn(x.CreateTableAsStmt.Query, parent)
+	case *pg.Node_ViewStmt:
+		l.pgStatementIn(x.ViewStmt.Query, parent)
+	case *pg.Node_CopyStmt:
+		if s := x.CopyStmt; s.Query != nil && (s.IsProgram || s.Filename != "") {
+			l.pgStatementIn(s.Query, parent)
+		}
+	}
+}
+
+// pgWriteWhere judges an UPDATE's, DELETE's or MERGE's condition: the
+// number of rows it reports is as telling as a count(*).
+func (l *lineage) pgWriteWhere(with *pg.WithClause, target *pg.RangeVar, from []*pg.Node, where *pg.Node, parent *scope) {
+	l.noteProbe(l.pgExpr(where, l.pgWriteScope(with, parent, target, from)), "WHERE")
+}
+
+// mySelectFilters is pgSelectFilters for MySQL.
+func (l *lineage) mySelectFilters(s *ast.SelectStmt, sc *scope, out []outCol) {
+	if !l.judgesFilters() {
+		return
+	}
+	l.noteProbe(l.myExpr(s.Where, sc), "WHERE")
+	if s.Having != nil {
+		l.noteProbe(l.myExpr(s.Having.Expr, sc), "HAVING")
+	}
+	if s.GroupBy != nil {
+		for _, it := range s.GroupBy.Items {
+			l.noteProbe(l.myKey(it, sc, out), "GROUP BY")
+		}
+	}
+	l.myOrderFilters(s.OrderBy, sc, out)
+	for i := range s.WindowSpecs {
+		l.noteProbe(l.myExpr(&s.WindowSpecs[i], sc), "WINDOW")
+	}
+}
+
+func (l *lineage) myOrderFilters(o *ast.OrderByClause, sc *scope, out []outCol) {
+	if o == nil || !l.judgesFilters() {
+		return
+	}
+	for _, it := range o.Items {
+		l.noteProbe(l.myKey(it, sc, out), "ORDER BY")
+	}
+}
+
+// myKey is the taint of a GROUP BY or ORDER BY item.
+func (l *lineage) myKey(it *ast.ByItem, sc *scope, out []outCol) taint {
+	if it == nil {
+		return taint{}
+	}
+	switch e := it.Expr.(type) {
+	case *ast.PositionExpr:
+		return byOutput(taint{}, out, "", e.N, l)
+	case *ast.ColumnNameExpr:
+		t := l.myExpr(e, sc)
+		if e.Name != nil && e.Name.Table.L == "" {
+			t = byOutput(t, out, e.Name.Name.L, 0, l)
+		}
+		return t
+	}
+	return l.myExpr(it.Expr, sc)
+}
+
+// myJoinFilters judges a join's ON and USING; sc sees both sides.
+func (l *lineage) myJoinFilters(j *ast.Join, sc *scope) {
+	if !l.judgesFilters() {
+		return
+	}
+	if j.On != nil {
+		l.noteProbe(l.myExpr(j.On.Expr, sc), "JOIN")
+	}
+	for _, c := range j.Using {
+		l.noteProbe(l.resolveColumn("", c.Name.L, sc), "JOIN USING")
+	}
+}
+
+// myFilterStatement is pgFilterStatement for MySQL.
+func (l *lineage) myFilterStatement(st ast.StmtNode) {
+	if !l.judgesFilters() {
+		return
+	}
+	switch x := st.(type) {
+	case *ast.UpdateStmt:
+		l.myWriteWhere(x.With, x.TableRefs, x.Where, x.Order)
+	case *ast.DeleteStmt:
+		l.myWriteWhere(x.With, x.TableRefs, x.Where, x.Order)
+	case *ast.SelectStmt:
+		if x.SelectIntoOpt != nil {
+			l.myResultSet(x, nil)
+		}
+	case *ast.CreateViewStmt:
+		if x.Select != nil {
+			l.myResultSet(x.Select, nil)
+		}
+	case *ast.CreateTableStmt:
+		if x.Select != nil {
+			l.myResultSet(x.Select, nil)
+		}
+	}
+}
+
+func (l *lineage) myWriteWhere(with *ast.WithClause, refs *ast.TableRefsClause, where ast.ExprNode, order *ast.OrderByClause) {
+	sc := &scope{}
+	l.myWith(with, sc)
+	if refs != nil && refs.TableRefs != nil {
+		sc.rels = l.myFrom(refs.TableRefs, sc)
+	}
+	l.noteProbe(l.myExpr(where, sc), "WHERE")
+	l.myOrderFilters(order, sc, nil)
+}

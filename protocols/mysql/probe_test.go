@@ -1,0 +1,47 @@
+package mysql
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluice-gw/sluice/session"
+)
+
+const probePolicy = `    masked_filters: block
+    masks:
+      - {columns: [users.email], method: partial}
+`
+
+// A masked column can be read (masked) but not probed through a filter,
+// on the text and the prepared path and from the mariadb CLI.
+func TestMaskedFiltersRefused(t *testing.T) {
+	g := startGateway(t, gatewayOptions{policy: probePolicy})
+	db := g.open(t, "alice", aliceToken, "interpolateParams=false")
+	db.SetMaxOpenConns(1)
+
+	var n int
+	err := db.QueryRow("SELECT COUNT(*) FROM users WHERE email LIKE 'user1%'").Scan(&n)
+	if me := mysqlErr(t, err); me.Number != 1142 || !strings.Contains(me.Message, "in WHERE (users.email)") ||
+		!strings.Contains(me.Message, "masked_filters") {
+		t.Fatalf("text probe: %v", me)
+	}
+	err = db.QueryRow("SELECT id FROM users ORDER BY email LIMIT ?", 1).Scan(&n)
+	if me := mysqlErr(t, err); me.Number != 1142 || !strings.Contains(me.Message, "in ORDER BY (users.email)") {
+		t.Fatalf("prepared probe: %v", me)
+	}
+	var email string
+	if err := db.QueryRow("SELECT email FROM users WHERE id = ?", 1).Scan(&email); err != nil {
+		t.Fatal(err)
+	}
+	if email == "" || strings.Contains(email, "user1@") {
+		t.Fatalf("email not masked: %q", email)
+	}
+	_, errOut, code := g.runCLI(t, "alice", aliceToken, []string{"--skip-ssl"},
+		"SELECT id FROM users u JOIN users v ON u.email = v.email LIMIT 1")
+	if code == 0 || !strings.Contains(errOut, "ERROR 1142") || !strings.Contains(errOut, "in JOIN (users.email)") {
+		t.Fatalf("cli: exit %d: %s", code, errOut)
+	}
+	g.eventsWith(t, "masked_filters block", func(e session.QueryEvent) bool {
+		return e.Decision == "block" && e.Rule == "masked_filters" && strings.Contains(e.Statement, "JOIN users v")
+	})
+}

@@ -1,0 +1,56 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// probeYAML masks users.email and refuses statements that filter, join,
+// group or sort on it (masked_filters: block).
+const probeYAML = `policies:
+  guarded:
+    masked_filters: block
+    masks:
+      - {columns: [users.email], method: partial}
+`
+
+// A masked column can be read (masked) but not probed: counting rows
+// WHERE email LIKE 'a%' one letter at a time would reveal it.
+func TestMaskedFiltersRefused(t *testing.T) {
+	g := startGateway(t, probeYAML)
+	ctx := context.Background()
+	for _, mode := range []string{"simple_protocol", "cache_statement"} {
+		t.Run(mode, func(t *testing.T) {
+			c := connect(t, g.dsn("alice", aliceToken, "default_query_exec_mode="+mode))
+			var n int
+			err := c.QueryRow(ctx, "SELECT count(*) FROM users WHERE email LIKE $1", "user1%").Scan(&n)
+			wantPgErr(t, "WHERE probe", err, "42501", "masked_filters", "in WHERE (users.email)")
+			err = c.QueryRow(ctx, "SELECT id FROM users ORDER BY email LIMIT 1").Scan(&n)
+			wantPgErr(t, "ORDER BY probe", err, "42501", "in ORDER BY (users.email)")
+			// Reading it is fine, and masked; the session carries on.
+			var email string
+			if err := c.QueryRow(ctx, "SELECT email FROM users WHERE id = $1", 1).Scan(&email); err != nil {
+				t.Fatal(err)
+			}
+			if email == "" || strings.Contains(email, "user1@") {
+				t.Fatalf("email not masked: %q", email)
+			}
+		})
+	}
+	out, errOut, _ := psqlRun(t, g.dsn("alice", aliceToken, ""), "-c",
+		"UPDATE users SET name = name WHERE email LIKE 'user1%'", "-c", "SELECT count(*) FROM users WHERE id < 3")
+	if !strings.Contains(errOut, "masked_filters") || !strings.Contains(out, "2") {
+		t.Fatalf("psql: out %q err %q", out, errOut)
+	}
+	var probes int
+	for _, e := range queryLog(t, g) {
+		t.Logf("%s %s %q", e.Decision, e.Rule, e.Statement)
+		if e.Decision == "block" && e.Rule == "masked_filters" {
+			probes++
+		}
+	}
+	if probes != 5 {
+		t.Fatalf("query log has %d masked_filters blocks, want 5", probes)
+	}
+}
