@@ -208,6 +208,7 @@ var opaqueFuncs = map[string]bool{
 	"schema_to_xml": true, "schema_to_xml_and_xmlschema": true,
 	"database_to_xml": true, "database_to_xml_and_xmlschema": true,
 	"lo_get": true, "loread": true, "pg_read_file": true, "pg_read_binary_file": true,
+	"pg_mcv_list_items": true, "pg_mcv_list_out": true, // extended statistics' values
 	"crosstab": true, "crosstab2": true, "crosstab3": true,
 	"crosstab4": true, "connectby": true, "ts_stat": true,
 }

@@ -174,6 +174,9 @@ func (l *lineage) myFrom(n ast.ResultSetNode, sc *scope) []relation {
 				}
 			}
 			t := l.myTable(src.Schema.L, name)
+			if rel, ok := l.statisticsRelation(t, alias, true); ok {
+				return []relation{rel}
+			}
 			if v, ok := l.views.lookupMy(t); ok {
 				return []relation{l.myViewRelation(v, alias, x.ColumnNames)}
 			}

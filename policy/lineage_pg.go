@@ -218,6 +218,9 @@ func (l *lineage) pgRangeVar(rv *pg.RangeVar, sc *scope) relation {
 		}
 	}
 	t := tableRef{schema: strings.ToLower(rv.Schemaname), name: name}
+	if rel, ok := l.statisticsRelation(t, aliasName(rv.Alias, name), false); ok {
+		return rel
+	}
 	if def, ok := l.views.lookup(t); ok {
 		rel := l.pgViewRelation(def, aliasName(rv.Alias, name))
 		if rv.Alias != nil {
