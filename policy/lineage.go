@@ -211,6 +211,13 @@ var opaqueFuncs = map[string]bool{
 	"pg_mcv_list_items": true, "pg_mcv_list_out": true, // extended statistics' values
 	"crosstab": true, "crosstab2": true, "crosstab3": true,
 	"crosstab4": true, "connectby": true, "ts_stat": true,
+	// Logical decoding returns the rows other sessions wrote.
+	"pg_logical_slot_get_changes": true, "pg_logical_slot_peek_changes": true,
+	"pg_logical_slot_get_binary_changes": true, "pg_logical_slot_peek_binary_changes": true,
+	// pageinspect reads raw table pages.
+	"get_raw_page": true, "heap_page_items": true, "heap_page_item_attrs": true,
+	"tuple_data_split": true, "bt_page_items": true, "brin_page_items": true,
+	"gin_leafpage_items": true, "hash_page_items": true, "gist_page_items": true,
 }
 
 func isOpaqueFunc(qualified string) bool {

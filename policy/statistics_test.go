@@ -24,6 +24,8 @@ func TestStatisticsCatalogsAreUnknownLineage(t *testing.T) {
 		{Postgres, "TABLE pg_stats", true},
 		{Postgres, "SELECT * FROM pg_stats_ext_exprs", true},
 		{Postgres, "SELECT m.* FROM pg_statistic_ext_data d, pg_mcv_list_items(d.stxdmcv) m", true},
+		{Postgres, "SELECT data FROM pg_logical_slot_peek_changes('s', NULL, NULL)", true},
+		{Postgres, "SELECT t_data FROM heap_page_items(get_raw_page('users', 0))", true},
 		{Postgres, "SELECT id FROM orders WHERE id IN (SELECT 1 FROM pg_stats)", false}, // nothing returned from it
 		{Postgres, "SELECT * FROM myschema.pg_stats", false},                            // not the catalog
 		{MySQL, "SELECT min_value, max_value, histogram FROM mysql.column_stats", true},
