@@ -10,6 +10,7 @@ import (
 func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
 	l.myCheckWrite(st)
 	l.myFilterStatement(st)
+	l.mySinkStatement(st)
 	switch x := st.(type) {
 	case *ast.PrepareStmt:
 		if x.SQLVar == nil {
@@ -39,9 +40,9 @@ func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
 }
 
 // myBody judges a statement that runs later or inside another (PREPARE,
-// EXPLAIN ANALYZE): its writes, and with masked_filters its filters.
+// EXPLAIN ANALYZE): its writes, and when columns are masked its clauses.
 func (l *lineage) myBody(st ast.StmtNode) {
-	if l.filters {
+	if len(l.rules) > 0 {
 		l.myStatement(st)
 		return
 	}
@@ -226,6 +227,7 @@ type myExprVisitor struct {
 }
 
 func (v *myExprVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	v.l.mySinkExpr(n, v.sc)
 	switch x := n.(type) {
 	case *ast.ColumnNameExpr:
 		if x.Name != nil {

@@ -334,6 +334,9 @@ func (l *lineage) pgExpr(n *pg.Node, sc *scope) taint {
 		return t
 	case *pg.Node_FuncCall:
 		name := qualifiedName(x.FuncCall.Funcname)
+		if isPGSink(name) {
+			l.pgSinkCall(x.FuncCall, name, sc)
+		}
 		if isOpaqueFunc(name) || l.dbFuncMayReadMasked(name) {
 			return taint{unknown: true, derived: true, src: name + "()"}
 		}

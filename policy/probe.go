@@ -7,22 +7,28 @@ import (
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
+// Clauses that read values without returning them (WHERE, JOIN, GROUP BY,
+// HAVING, ORDER BY, DISTINCT ON, WINDOW) are walked too when the policy
+// masks columns, for two reasons:
+//
 // Probing: masks hide a column's values in results, but a statement that
 // filters, joins, groups or sorts on the column learns about them without
 // reading them (`SELECT count(*) FROM users WHERE email LIKE 'a%'`, one
-// letter at a time). With a policy's `masked_filters: block`, the lineage
-// walk also judges those clauses, and the first masked column found in one
-// refuses the statement unless a rule explicitly allows it (like a
-// laundering write).
+// letter at a time). With a policy's `masked_filters: block`, the first
+// masked column found in one refuses the statement unless a rule
+// explicitly allows it (like a laundering write).
+//
+// Sinks: a function or assignment anywhere in the statement may send a
+// masked value where the masks do not follow (sinks.go).
 //
 // Only the client's text counts: a view's own definition may filter on a
-// masked column (the database's owner wrote it), so clauses are not judged
-// inside one (viewDepth > 0). A view created through the gateway is judged
+// masked column (the database's owner wrote it), so clauses are not walked
+// inside one (viewDepth > 0). A view created through the gateway is walked
 // when it is created.
 
 // noteProbe records the first masked value a filtering clause reads.
 func (l *lineage) noteProbe(t taint, clause string) {
-	if !t.masked() || l.probe != "" || l.viewDepth > 0 {
+	if !l.filters || !t.masked() || l.probe != "" || l.viewDepth > 0 {
 		return
 	}
 	src := t.src
@@ -32,9 +38,10 @@ func (l *lineage) noteProbe(t taint, clause string) {
 	l.probe = "it uses a masked column in " + clause + " (" + src + "); masked_filters: block lets masked columns be read, not filtered, joined, grouped or sorted on"
 }
 
-// judgesFilters says whether this walk judges filtering clauses.
-func (l *lineage) judgesFilters() bool {
-	return l.filters && l.probe == "" && l.viewDepth == 0
+// walksClauses says whether this walk visits the clauses that return no
+// values: only masks make them matter.
+func (l *lineage) walksClauses() bool {
+	return len(l.rules) > 0 && l.viewDepth == 0
 }
 
 // byOutput is the taint of a GROUP BY / ORDER BY key, which may name an
@@ -63,7 +70,7 @@ func byOutput(t taint, out []outCol, name string, pos int, l *lineage) taint {
 // pgSelectFilters judges the clauses of one SELECT that read values
 // without returning them. out is the SELECT's output.
 func (l *lineage) pgSelectFilters(s *pg.SelectStmt, sc *scope, out []outCol) {
-	if !l.judgesFilters() {
+	if !l.walksClauses() {
 		return
 	}
 	l.noteProbe(l.pgExpr(s.WhereClause, sc), "WHERE")
@@ -96,7 +103,7 @@ func (l *lineage) pgKey(n *pg.Node, sc *scope, out []outCol) taint {
 
 // pgJoinFilters judges a join's ON and USING; sc sees both sides.
 func (l *lineage) pgJoinFilters(j *pg.JoinExpr, sc *scope) {
-	if !l.judgesFilters() {
+	if !l.walksClauses() {
 		return
 	}
 	l.noteProbe(l.pgExpr(j.Quals, sc), "JOIN")
@@ -109,7 +116,7 @@ func (l *lineage) pgJoinFilters(j *pg.JoinExpr, sc *scope) {
 // lineage does not walk: writes with a WHERE, and queries whose rows go
 // somewhere other than the client (a table, a view, a cursor, a file).
 func (l *lineage) pgFilterStatement(n *pg.Node, parent *scope) {
-	if !l.judgesFilters() || n == nil {
+	if !l.walksClauses() || n == nil {
 		return
 	}
 	switch x := n.Node.(type) {
@@ -151,7 +158,7 @@ func (l *lineage) pgWriteWhere(with *pg.WithClause, target *pg.RangeVar, from []
 
 // mySelectFilters is pgSelectFilters for MySQL.
 func (l *lineage) mySelectFilters(s *ast.SelectStmt, sc *scope, out []outCol) {
-	if !l.judgesFilters() {
+	if !l.walksClauses() {
 		return
 	}
 	l.noteProbe(l.myExpr(s.Where, sc), "WHERE")
@@ -170,7 +177,7 @@ func (l *lineage) mySelectFilters(s *ast.SelectStmt, sc *scope, out []outCol) {
 }
 
 func (l *lineage) myOrderFilters(o *ast.OrderByClause, sc *scope, out []outCol) {
-	if o == nil || !l.judgesFilters() {
+	if o == nil || !l.walksClauses() {
 		return
 	}
 	for _, it := range o.Items {
@@ -198,7 +205,7 @@ func (l *lineage) myKey(it *ast.ByItem, sc *scope, out []outCol) taint {
 
 // myJoinFilters judges a join's ON and USING; sc sees both sides.
 func (l *lineage) myJoinFilters(j *ast.Join, sc *scope) {
-	if !l.judgesFilters() {
+	if !l.walksClauses() {
 		return
 	}
 	if j.On != nil {
@@ -211,7 +218,7 @@ func (l *lineage) myJoinFilters(j *ast.Join, sc *scope) {
 
 // myFilterStatement is pgFilterStatement for MySQL.
 func (l *lineage) myFilterStatement(st ast.StmtNode) {
-	if !l.judgesFilters() {
+	if !l.walksClauses() {
 		return
 	}
 	switch x := st.(type) {

@@ -54,3 +54,21 @@ func TestMaskedFiltersRefused(t *testing.T) {
 		t.Fatalf("query log has %d masked_filters blocks, want 5", probes)
 	}
 }
+
+// A session variable set from a masked column would be read back in clear
+// by the next statement (current_setting): the gateway refuses to set it.
+func TestMaskedValueIntoSessionVariableRefused(t *testing.T) {
+	g := startGateway(t, guardedYAML)
+	ctx := context.Background()
+	c := connect(t, g.dsn("alice", aliceToken, ""))
+	_, err := c.Exec(ctx, "SELECT set_config('sluice_test.v', email, false) FROM users WHERE id = 1")
+	wantPgErr(t, "set_config", err, "42501", "users.email -> set_config()")
+	var v string
+	if err := c.QueryRow(ctx, "SELECT current_setting('sluice_test.v', true)").Scan(&v); err == nil && strings.Contains(v, "@") {
+		t.Fatalf("the variable holds %q", v)
+	}
+	// Unmasked columns may go there.
+	if err := c.QueryRow(ctx, "SELECT set_config('sluice_test.v', name, false) FROM users WHERE id = 1").Scan(&v); err != nil || v == "" {
+		t.Fatalf("set_config of a clean column: %q %v", v, err)
+	}
+}
