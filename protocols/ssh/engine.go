@@ -244,6 +244,12 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 
 // relay runs the connection's main loop. It returns how the session ended.
 func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (session.Status, error) {
+	// Channels run until relay returns, not until the session's context
+	// ends: a killed or revoked session tells them why first (a command
+	// target's process would otherwise die, and its channel close, before
+	// the notice is written).
+	chCtx, stopChannels := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopChannels()
 	var upstreamDone chan error
 	if c.target.Protocol == "ssh" {
 		up, err := c.e.upstreams[c.target.Name].dial(ctx)
@@ -271,7 +277,7 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 			if !ok {
 				return c.clientGone(upstreamDone)
 			}
-			c.openChannel(ctx, nc)
+			c.openChannel(chCtx, nc)
 		case err := <-upstreamDone:
 			// The upstream closed the connection or died mid-session.
 			if err != nil && !errors.Is(err, net.ErrClosed) {
