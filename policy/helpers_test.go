@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sluice-gw/sluice/config"
@@ -48,3 +49,27 @@ func textFields(names ...string) []Field {
 }
 
 var alice = Subject{Target: "db", Protocol: "postgres", Identity: "alice", Groups: []string{"developers"}}
+
+// lineageCase is a statement and a part of the lineage refusal it must
+// get ("" = allowed).
+type lineageCase struct {
+	d       Dialect
+	sql     string
+	blocked string
+}
+
+func wantLineageBlocks(t *testing.T, p *Policy, cases []lineageCase) {
+	t.Helper()
+	for _, c := range cases {
+		d := p.CheckSQL(c.d, alice, c.sql)
+		if c.blocked == "" {
+			if d.Action != Allow {
+				t.Errorf("%v %q: %v %q, want allowed", c.d, c.sql, d.Action, d.Message)
+			}
+			continue
+		}
+		if d.Action != Block || d.Rule != "lineage" || !strings.Contains(d.Message, c.blocked) {
+			t.Errorf("%v %q: %v %q %q, want a lineage block: %s", c.d, c.sql, d.Action, d.Rule, d.Message, c.blocked)
+		}
+	}
+}

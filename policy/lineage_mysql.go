@@ -9,6 +9,7 @@ import (
 
 func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
 	l.myCheckWrite(st)
+	l.myCheckSchemaChange(st)
 	l.myFilterStatement(st)
 	l.mySinkStatement(st)
 	switch x := st.(type) {

@@ -19,6 +19,7 @@ func (l *lineage) pgStatementIn(n *pg.Node, parent *scope) (*outPlan, bool) {
 		return nil, false
 	}
 	l.pgCheckWrite(n, parent)
+	l.pgCheckSchemaChange(n)
 	l.pgFilterStatement(n, parent)
 	switch x := n.Node.(type) {
 	case *pg.Node_PrepareStmt:

@@ -100,3 +100,24 @@ func TestMaskedValueIntoUserVariableRefused(t *testing.T) {
 		t.Fatalf("row counter: %d %v", n, err)
 	}
 }
+
+// Renaming a masked column, or computing a new column from it, would
+// unmask it for every later session: refused, the table unchanged.
+func TestRenamingMaskedColumnRefused(t *testing.T) {
+	g := startGateway(t, gatewayOptions{policy: guardedPolicy})
+	db := g.open(t, "alice", aliceToken, "")
+	for _, q := range []string{
+		"ALTER TABLE users CHANGE email contact TEXT",
+		"ALTER TABLE users ADD COLUMN contact TEXT AS (LOWER(email)) VIRTUAL",
+		"RENAME TABLE users TO people_copy",
+	} {
+		_, err := db.Exec(q)
+		if me := mysqlErr(t, err); me.Number != 1142 || !strings.Contains(me.Message, "column masks follow names") {
+			t.Fatalf("%s: %v", q, me)
+		}
+	}
+	var email string
+	if err := db.QueryRow("SELECT email FROM users LIMIT 1").Scan(&email); err != nil || email == "" {
+		t.Fatalf("after the refused DDL: %q %v", email, err)
+	}
+}

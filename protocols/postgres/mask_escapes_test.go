@@ -56,8 +56,10 @@ func TestMaskedFiltersRefused(t *testing.T) {
 }
 
 // A session variable set from a masked column would be read back in clear
-// by the next statement (current_setting): the gateway refuses to set it.
-func TestMaskedValueIntoSessionVariableRefused(t *testing.T) {
+// by the next statement (current_setting), and renaming a masked column
+// would unmask it for every later session (masks follow names): both are
+// refused, and neither the variable nor the column changes.
+func TestMaskEscapesThroughSinksAndDDLRefused(t *testing.T) {
 	g := startGateway(t, guardedYAML)
 	ctx := context.Background()
 	c := connect(t, g.dsn("alice", aliceToken, ""))
@@ -70,5 +72,13 @@ func TestMaskedValueIntoSessionVariableRefused(t *testing.T) {
 	// Unmasked columns may go there.
 	if err := c.QueryRow(ctx, "SELECT set_config('sluice_test.v', name, false) FROM users WHERE id = 1").Scan(&v); err != nil || v == "" {
 		t.Fatalf("set_config of a clean column: %q %v", v, err)
+	}
+
+	_, err = c.Exec(ctx, "ALTER TABLE users RENAME COLUMN email TO contact")
+	wantPgErr(t, "rename", err, "42501", "renames masked column users.email to contact")
+	_, err = c.Exec(ctx, "ALTER TABLE users ADD COLUMN contact text GENERATED ALWAYS AS (lower(email)) STORED")
+	wantPgErr(t, "generated column", err, "42501", "computes unmasked column users.contact")
+	if err := c.QueryRow(ctx, "SELECT email FROM users WHERE id = 1").Scan(&v); err != nil || strings.Contains(v, "user1@") {
+		t.Fatalf("after the refused DDL: %q %v", v, err)
 	}
 }
