@@ -47,21 +47,32 @@ func (l *lineage) pgCheckWrite(n *pg.Node, parent *scope) {
 	switch x := n.Node.(type) {
 	case *pg.Node_InsertStmt:
 		s := x.InsertStmt
-		sel := s.SelectStmt.GetSelectStmt()
-		if sel == nil {
-			return
-		}
 		sc := &scope{parent: parent}
 		if s.WithClause != nil {
 			l.pgWith(s.WithClause, sc)
 		}
 		dest := rangeVarRef(s.Relation)
-		for i, c := range l.pgSelect(sel, sc) {
-			col := ""
-			if i < len(s.Cols) && c.star == nil {
-				col = strings.ToLower(s.Cols[i].GetResTarget().GetName())
+		if sel := s.SelectStmt.GetSelectStmt(); sel != nil {
+			for i, c := range l.pgSelect(sel, sc) {
+				col := ""
+				if i < len(s.Cols) && c.star == nil {
+					col = strings.ToLower(s.Cols[i].GetResTarget().GetName())
+				}
+				l.noteLaunder(l.outColWhole(c), dest, col)
 			}
-			l.noteLaunder(l.outColWhole(c), dest, col)
+		}
+		if oc := s.OnConflictClause; oc != nil && s.Relation != nil {
+			// ON CONFLICT DO UPDATE SET col = expr: expr sees the target
+			// and EXCLUDED (the proposed row, same columns).
+			target := l.pgRangeVar(s.Relation, sc)
+			excluded := target
+			excluded.alias = "excluded"
+			usc := sc.with([]relation{target, excluded})
+			for _, t := range oc.TargetList {
+				if rt := t.GetResTarget(); rt != nil {
+					l.noteLaunder(l.pgExpr(rt.Val, usc), dest, strings.ToLower(rt.Name))
+				}
+			}
 		}
 	case *pg.Node_UpdateStmt:
 		s := x.UpdateStmt
@@ -180,16 +191,38 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 	}
 	switch x := st.(type) {
 	case *ast.InsertStmt:
-		if x.Select == nil {
-			return
-		}
 		dest := l.myDest(x.Table)
-		for i, c := range l.myResultSet(x.Select, nil) {
-			col := ""
-			if i < len(x.Columns) && c.star == nil {
-				col = x.Columns[i].Name.L
+		if x.Select != nil {
+			for i, c := range l.myResultSet(x.Select, nil) {
+				col := ""
+				if i < len(x.Columns) && c.star == nil {
+					col = x.Columns[i].Name.L
+				}
+				l.noteLaunder(l.outColWhole(c), dest, col)
 			}
-			l.noteLaunder(l.outColWhole(c), dest, col)
+		}
+		// VALUES ((SELECT ...)), INSERT ... SET (parsed as one row of
+		// Lists) and ON DUPLICATE KEY UPDATE take expressions, which may
+		// read masked columns.
+		sc := &scope{}
+		if x.Table != nil && x.Table.TableRefs != nil {
+			sc.rels = l.myFrom(x.Table.TableRefs, sc)
+		}
+		for _, row := range x.Lists {
+			for i, e := range row {
+				col := ""
+				if i < len(x.Columns) {
+					col = x.Columns[i].Name.L
+				}
+				l.noteLaunder(l.myExpr(e, sc), dest, col)
+			}
+		}
+		for _, a := range x.OnDuplicate {
+			col := ""
+			if a.Column != nil {
+				col = a.Column.Name.L
+			}
+			l.noteLaunder(l.myExpr(a.Expr, sc), dest, col)
 		}
 	case *ast.UpdateStmt:
 		sc := &scope{}

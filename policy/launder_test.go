@@ -27,6 +27,9 @@ func TestLaunderingBlocked(t *testing.T) {
 		{Postgres, "COPY (SELECT email FROM users) TO '/tmp/x'", true},
 		{Postgres, "PREPARE p AS INSERT INTO archive SELECT email FROM users", true},
 		{Postgres, "MERGE INTO archive a USING users u ON a.id = u.id WHEN NOT MATCHED THEN INSERT (note) VALUES (u.email)", true},
+		{Postgres, "INSERT INTO archive (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET note = (SELECT email FROM users LIMIT 1)", true},
+		{Postgres, "INSERT INTO users (id, email) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = users.email", true},
+		{Postgres, "INSERT INTO users (id, email) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email", false},
 		// Destination masked by the same policy, or nothing masked moves.
 		{Postgres, "UPDATE users SET email = lower(email)", false},
 		{Postgres, "INSERT INTO users (email) SELECT email FROM users WHERE id = 1", false},
@@ -42,6 +45,12 @@ func TestLaunderingBlocked(t *testing.T) {
 		{MySQL, "SELECT email FROM users LIMIT 1 INTO @v", true},
 		{MySQL, "SELECT email FROM users INTO OUTFILE '/tmp/x'", true},
 		{MySQL, "PREPARE s FROM 'INSERT INTO archive SELECT email FROM users'", true},
+		{MySQL, "INSERT INTO archive (note) VALUES ((SELECT email FROM users LIMIT 1))", true},
+		{MySQL, "INSERT INTO archive SET note = (SELECT email FROM users LIMIT 1)", true},
+		{MySQL, "INSERT INTO archive (id) VALUES (1) ON DUPLICATE KEY UPDATE note = (SELECT email FROM users LIMIT 1)", true},
+		{MySQL, "INSERT INTO users (id, email) VALUES (1, 'x') ON DUPLICATE KEY UPDATE name = email", true},
+		{MySQL, "INSERT INTO users (id, email) VALUES (1, 'x') ON DUPLICATE KEY UPDATE email = VALUES(email)", false},
+		{MySQL, "INSERT INTO archive (note) VALUES ('a'), ('b')", false},
 		{MySQL, "UPDATE users SET email = lower(email)", false},
 		{MySQL, "INSERT INTO archive SELECT id FROM users", false},
 	}

@@ -10,7 +10,7 @@ import (
 // Schema changes: column masks follow names (users.email, *.ssn), so DDL
 // that gives masked data another name takes it out from under them for
 // every later session - renaming the column or the table, moving the table
-// to another schema, making it inherit from (Postgres) a parent whose
+// to another schema (or, MySQL, a partition's rows to another table), making it inherit from (Postgres) a parent whose
 // reads include its rows, or adding a generated column computed from a
 // masked one. Such DDL is refused like a laundering write, unless the
 // masks cover the new name as well (a rule on *.ssn still covers a renamed
@@ -137,7 +137,8 @@ func (l *lineage) myCheckSchemaChange(st ast.StmtNode) {
 				continue
 			}
 			switch spec.Tp {
-			case ast.AlterTableRenameTable:
+			case ast.AlterTableRenameTable, ast.AlterTableExchangePartition:
+				// EXCHANGE PARTITION moves the partition's rows to NewTable.
 				if spec.NewTable != nil {
 					l.checkRenameTable(t, l.myTable(spec.NewTable.Schema.L, spec.NewTable.Name.L))
 				}

@@ -33,6 +33,7 @@ func TestSchemaChangesThatUnmask(t *testing.T) {
 		{MySQL, "ALTER TABLE users MODIFY COLUMN name TEXT AS (CONCAT(email, '')) STORED", "computes unmasked column"},
 		{MySQL, "ALTER TABLE users ADD COLUMN n2 TEXT AS (UPPER(name)) VIRTUAL", ""},
 		{MySQL, "RENAME TABLE orders TO purchases", ""},
+		{MySQL, "ALTER TABLE users EXCHANGE PARTITION p0 WITH TABLE t", "moves masked table users to t"},
 	})
 }
 

@@ -74,11 +74,16 @@ func TestMaskEscapesThroughSinksAndDDLRefused(t *testing.T) {
 		t.Fatalf("set_config of a clean column: %q %v", v, err)
 	}
 
+	_, err = c.Exec(ctx, "INSERT INTO users (id, name, email) VALUES (1, 'x', 'y') ON CONFLICT (id) DO UPDATE SET name = users.email")
+	wantPgErr(t, "upsert", err, "42501", "users.email -> users.name")
+
 	_, err = c.Exec(ctx, "ALTER TABLE users RENAME COLUMN email TO contact")
 	wantPgErr(t, "rename", err, "42501", "renames masked column users.email to contact")
 	_, err = c.Exec(ctx, "ALTER TABLE users ADD COLUMN contact text GENERATED ALWAYS AS (lower(email)) STORED")
 	wantPgErr(t, "generated column", err, "42501", "computes unmasked column users.contact")
-	if err := c.QueryRow(ctx, "SELECT email FROM users WHERE id = 1").Scan(&v); err != nil || strings.Contains(v, "user1@") {
-		t.Fatalf("after the refused DDL: %q %v", v, err)
+	var name string
+	if err := c.QueryRow(ctx, "SELECT email, name FROM users WHERE id = 1").Scan(&v, &name); err != nil ||
+		strings.Contains(v, "user1@") || name != "User 1" {
+		t.Fatalf("after the refused statements: %q %q %v", v, name, err)
 	}
 }
