@@ -6,6 +6,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 )
 
@@ -95,6 +96,38 @@ type Upstream struct {
 	KeyFile        string      `yaml:"key_file"`
 	KnownHosts     string      `yaml:"known_hosts"`
 	ConnectTimeout Duration    `yaml:"connect_timeout"`
+	// Accounts (postgres and mysql targets) give some identities another
+	// upstream account than user/password: first match wins.
+	Accounts []UpstreamAccount `yaml:"accounts"`
+}
+
+// UpstreamAccount is an upstream database account for the identities it
+// names or the members of the groups it names.
+type UpstreamAccount struct {
+	Identities []string   `yaml:"identities"`
+	Groups     []string   `yaml:"groups"`
+	User       string     `yaml:"user"`
+	Password   Secret     `yaml:"password"`
+	AWSRDSIAM  *AWSRDSIAM `yaml:"aws_rds_iam"`
+}
+
+// Account is the upstream account a session dials with.
+type Account struct {
+	User      string
+	Password  Secret
+	AWSRDSIAM *AWSRDSIAM
+}
+
+// AccountFor is the upstream account for an identity with groups: the
+// first of upstream.accounts that names the identity or one of its
+// groups, else upstream.user with its password or RDS IAM token.
+func (t *Target) AccountFor(identity string, groups []string) Account {
+	for _, a := range t.Upstream.Accounts {
+		if slices.Contains(a.Identities, identity) || slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(a.Groups, g) }) {
+			return Account{User: a.User, Password: a.Password, AWSRDSIAM: a.AWSRDSIAM}
+		}
+	}
+	return Account{User: t.Upstream.User, Password: t.Upstream.Password, AWSRDSIAM: t.Upstream.AWSRDSIAM}
 }
 
 // AWSRDSIAM asks for an RDS IAM auth token instead of a static password.

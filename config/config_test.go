@@ -69,6 +69,11 @@ func TestParseErrors(t *testing.T) {
 		{"bad lineage", minimal + "policies:\n  p:\n    lineage: ignore\n", `policies.p.lineage: "ignore" is not mask or block`},
 		{"bad masked_filters", minimal + "policies:\n  p:\n    masked_filters: mask\n", `policies.p.masked_filters: "mask" is not allow or block`},
 		{"masked_filters", minimal + "policies:\n  p:\n    masked_filters: block\n", ""},
+		{"account", strings.Replace(minimal, `password: "${PW}"}`, `password: "${PW}", accounts: [{groups: [ro], user: reader, password: x}]}`, 1), ""},
+		{"account without user", strings.Replace(minimal, `password: "${PW}"}`, `password: "${PW}", accounts: [{groups: [ro], password: x}]}`, 1), "targets[0].upstream.accounts[0].user: required"},
+		{"account for nobody", strings.Replace(minimal, `password: "${PW}"}`, `password: "${PW}", accounts: [{user: reader, password: x}]}`, 1), "accounts[0]: name the identities or groups"},
+		{"account iam without tls", strings.Replace(minimal, `password: "${PW}"}`, `password: "${PW}", accounts: [{groups: [ro], user: r, aws_rds_iam: {region: eu-west-1}}]}`, 1), "accounts[0].aws_rds_iam: aws_rds_iam sends a token and needs TLS"},
+		{"account on ssh", minimal + "  - {name: web1, protocol: ssh, upstream: {address: 'h:22', user: deploy, key_file: k, known_hosts: kh, accounts: [{groups: [ro], user: x}]}}\n", "targets[1].upstream.accounts: only postgres and mysql"},
 		{"empty file", "", "config is empty"},
 		{"bad ssh key", strings.Replace(minimal, `groups: [developers]}`, `groups: [developers], ssh_keys: ["ssh-ed25519 notbase64"]}`, 1), "identities[0].ssh_keys[0]: not an authorized_keys line"},
 		{"bad user CA", minimal + "identity: {ssh_user_ca: [nope]}\n", "identity.ssh_user_ca[0]: not a public key line"},
@@ -169,5 +174,31 @@ targets:
 	cfg, err = Parse([]byte("identities:\n  - {name: a, token: ${T}}\n"), "f.yaml", env(map[string]string{"T": "null"}))
 	if err != nil || cfg.Identities[0].Token.Reveal() != "null" {
 		t.Errorf("null-looking token: %v %v", err, cfg)
+	}
+}
+
+func TestAccountFor(t *testing.T) {
+	tgt := &Target{Upstream: Upstream{User: "app", Password: "pw", Accounts: []UpstreamAccount{
+		{Identities: []string{"ci-bot"}, User: "ci", Password: "c"},
+		{Groups: []string{"contractors", "auditors"}, User: "reader", Password: "r"},
+		{Groups: []string{"auditors"}, User: "never", Password: "n"}, // an earlier entry wins
+	}}}
+	for _, c := range []struct {
+		identity string
+		groups   []string
+		want     string
+	}{
+		{"ci-bot", nil, "ci"},
+		{"ci-bot", []string{"auditors"}, "ci"},
+		{"eve", []string{"developers", "auditors"}, "reader"},
+		{"alice", []string{"developers"}, "app"},
+		{"alice", nil, "app"},
+	} {
+		if got := tgt.AccountFor(c.identity, c.groups); got.User != c.want {
+			t.Errorf("%s %v: %q, want %q", c.identity, c.groups, got.User, c.want)
+		}
+	}
+	if a := tgt.AccountFor("alice", nil); a.Password.Reveal() != "pw" {
+		t.Fatal("the default account lost its password")
 	}
 }

@@ -165,17 +165,26 @@ func (c *Config) Validate() error {
 			if t.Upstream.TLS.Mode == "" {
 				t.Upstream.TLS.Mode = "disable"
 			}
-			if t.Upstream.AWSRDSIAM != nil {
-				if t.Upstream.Password != "" {
-					return c.errf(key+".upstream", "set password or aws_rds_iam, not both")
+			if err := c.validateAccount(key+".upstream", t.Upstream.TLS.Mode, t.Upstream.Password, t.Upstream.AWSRDSIAM); err != nil {
+				return err
+			}
+			for j, a := range t.Upstream.Accounts {
+				ak := fmt.Sprintf("%s.upstream.accounts[%d]", key, j)
+				if a.User == "" {
+					return c.errf(ak+".user", "required")
 				}
-				if t.Upstream.TLS.Mode == "disable" {
-					return c.errf(key+".upstream.tls.mode", "aws_rds_iam sends a token and needs TLS (require or verify-full)")
+				if len(a.Identities) == 0 && len(a.Groups) == 0 {
+					return c.errf(ak, "name the identities or groups that use this account")
 				}
-				if t.Upstream.AWSRDSIAM.Region == "" {
-					return c.errf(key+".upstream.aws_rds_iam.region", "required")
+				if err := c.validateAccount(ak, t.Upstream.TLS.Mode, a.Password, a.AWSRDSIAM); err != nil {
+					return err
 				}
 			}
+		}
+		if len(t.Upstream.Accounts) > 0 && t.Protocol != "postgres" && t.Protocol != "mysql" {
+			return c.errf(key+".upstream.accounts", "only postgres and mysql targets have upstream accounts")
+		}
+		switch t.Protocol {
 		case "ssh":
 			for _, f := range [][2]string{{"address", t.Upstream.Address}, {"user", t.Upstream.User}, {"key_file", t.Upstream.KeyFile}, {"known_hosts", t.Upstream.KnownHosts}} {
 				if f[1] == "" {
@@ -192,6 +201,24 @@ func (c *Config) Validate() error {
 				return c.errf(key+".listen", "%q is not host:port", t.Listen)
 			}
 		}
+	}
+	return nil
+}
+
+// validateAccount checks one upstream account's credentials: a password
+// or an RDS IAM token, the token only over TLS.
+func (c *Config) validateAccount(key, tlsMode string, password Secret, iam *AWSRDSIAM) error {
+	if iam == nil {
+		return nil
+	}
+	if password != "" {
+		return c.errf(key, "set password or aws_rds_iam, not both")
+	}
+	if tlsMode == "disable" {
+		return c.errf(key+".aws_rds_iam", "aws_rds_iam sends a token and needs TLS (upstream.tls.mode require or verify-full)")
+	}
+	if iam.Region == "" {
+		return c.errf(key+".aws_rds_iam.region", "required")
 	}
 	return nil
 }

@@ -82,13 +82,14 @@ func verifyChainOnly(pool *x509.CertPool) func([][]byte, [][]*x509.Certificate) 
 // would carry it in clear.
 var ErrIAMWithoutTLS = errors.New("refusing to send an RDS IAM token without TLS")
 
-// Password returns the target's static password, or a fresh RDS IAM token
-// (valid 15 minutes) when upstream.aws_rds_iam is set. withTLS says whether
-// the connection that will carry it is encrypted.
-func Password(ctx context.Context, t *config.Target, withTLS bool) (string, error) {
-	iam := t.Upstream.AWSRDSIAM
+// Password returns the account's static password, or a fresh RDS IAM token
+// (valid 15 minutes) for the database at address when the account uses
+// aws_rds_iam. withTLS says whether the connection that will carry it is
+// encrypted.
+func Password(ctx context.Context, address string, acct config.Account, withTLS bool) (string, error) {
+	iam := acct.AWSRDSIAM
 	if iam == nil {
-		return t.Upstream.Password.Reveal(), nil
+		return acct.Password.Reveal(), nil
 	}
 	if !withTLS {
 		// Config validation forbids this; keep the guard where the token is made.
@@ -98,7 +99,7 @@ func Password(ctx context.Context, t *config.Target, withTLS bool) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("loading AWS credentials: %w", err)
 	}
-	tok, err := auth.BuildAuthToken(ctx, t.Upstream.Address, iam.Region, t.Upstream.User, awsCfg.Credentials)
+	tok, err := auth.BuildAuthToken(ctx, address, iam.Region, acct.User, awsCfg.Credentials)
 	if err != nil {
 		return "", fmt.Errorf("building RDS IAM token: %w", err)
 	}

@@ -21,7 +21,7 @@ func TestRDSIAMTokenIsBuiltFromTheAWSChainAndNeedsTLS(t *testing.T) {
 		AWSRDSIAM: &config.AWSRDSIAM{Region: "eu-west-1"},
 		TLS:       config.UpstreamTLS{Mode: "require"},
 	}}
-	tok, err := Password(context.Background(), tgt, true)
+	tok, err := Password(context.Background(), tgt.Upstream.Address, tgt.AccountFor("alice", nil), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +30,11 @@ func TestRDSIAMTokenIsBuiltFromTheAWSChainAndNeedsTLS(t *testing.T) {
 			t.Fatalf("token lacks %q", want)
 		}
 	}
-	if _, err := Password(context.Background(), tgt, false); !errors.Is(err, ErrIAMWithoutTLS) {
+	if _, err := Password(context.Background(), tgt.Upstream.Address, tgt.AccountFor("alice", nil), false); !errors.Is(err, ErrIAMWithoutTLS) {
 		t.Fatalf("want refusal without TLS, got %v", err)
 	}
 	static := &config.Target{Upstream: config.Upstream{Password: "pw"}}
-	if pw, err := Password(context.Background(), static, false); err != nil || pw != "pw" {
+	if pw, err := Password(context.Background(), "", static.AccountFor("alice", nil), false); err != nil || pw != "pw" {
 		t.Fatalf("static password: %q %v", pw, err)
 	}
 }

@@ -242,9 +242,12 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	}
 
 	rec := recordingFrom(e.deps.Config.RecordingFor(e.target))
+	acct := e.target.AccountFor(id.Name, id.Groups)
+	tags := clientTags(hs.Attrs)
+	tags["upstream_user"] = acct.User
 	sess, err := e.deps.Store.Open(ctx, session.Info{
 		Protocol: protocolName, Target: e.target.Name, Identity: id.Name, Groups: id.Groups,
-		AuthMethod: id.Method, ClientAddr: cl.conn.RemoteAddr().String(), Tags: clientTags(hs.Attrs),
+		AuthMethod: id.Method, ClientAddr: cl.conn.RemoteAddr().String(), Tags: tags,
 		Database: db, CredentialID: id.TokenID,
 	}, rec)
 	if err != nil {
@@ -254,7 +257,7 @@ func (e *Engine) handshake(ctx context.Context, cl *leg, gwID uint32, host strin
 	if e.policy.NeedsViews() {
 		vc = &e.views
 	}
-	up, err := e.upstream.dial(sess.Context(), hs, db, vc)
+	up, err := e.upstream.dial(sess.Context(), acct, hs, db, vc)
 	if err != nil {
 		ce := upstreamConnectError(e.target.Name, err)
 		sess.Close(session.StatusFailed, err)

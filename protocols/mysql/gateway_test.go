@@ -86,6 +86,7 @@ type gatewayOptions struct {
 	user, pass  string // upstream credentials; default the app user
 	quiet       bool   // log warnings only (benchmarks)
 	unpinned    bool   // no upstream.database: clients choose (and USE) any
+	upstream    string // more YAML under the target's upstream (indented 6)
 }
 
 // testGateway is a Sluice MySQL engine on a loopback listener with real deps.
@@ -135,10 +136,10 @@ targets:
       password: %s
       database: %s
       tls: {mode: %s, ca_file: %s}
-policies:
+%spolicies:
   guarded:
 %s`, t.TempDir(), aliceToken, hex.EncodeToString(bobHash[:]), mdb.Addr, o.user, o.pass, database,
-		o.upstreamTLS, mdb.CAFile, o.policy)
+		o.upstreamTLS, mdb.CAFile, o.upstream, o.policy)
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("config: %v", err)

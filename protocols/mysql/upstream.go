@@ -65,7 +65,11 @@ func newUpstreamDialer(t *config.Target, maxPacket int) (*upstreamDialer, error)
 	if err != nil {
 		return nil, err
 	}
-	if t.Upstream.AWSRDSIAM != nil && cfg == nil {
+	usesIAM := t.Upstream.AWSRDSIAM != nil
+	for _, a := range t.Upstream.Accounts {
+		usesIAM = usesIAM || a.AWSRDSIAM != nil
+	}
+	if usesIAM && cfg == nil {
 		return nil, fmt.Errorf("target %s: upstream.aws_rds_iam needs upstream.tls.mode require or verify-full (the token is sent in clear)", t.Name)
 	}
 	return &upstreamDialer{target: t, tls: cfg, max: maxPacket}, nil
@@ -75,8 +79,8 @@ func newUpstreamDialer(t *config.Target, maxPacket int) (*upstreamDialer, error)
 // capabilities and collation, then takes over the raw connection.
 // When views is non-nil, the server's view definitions are read first (for
 // masking lineage through views) and returned on the connection.
-func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db string, views *policy.ViewsCache) (_ *upstreamConn, err error) {
-	pw, err := upstream.Password(ctx, d.target, d.tls != nil)
+func (d *upstreamDialer) dial(ctx context.Context, acct config.Account, hs *handshakeResponse, db string, views *policy.ViewsCache) (_ *upstreamConn, err error) {
+	pw, err := upstream.Password(ctx, d.target.Upstream.Address, acct, d.tls != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +147,7 @@ func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db str
 		}
 	})
 	defer stop()
-	c, err := client.ConnectWithDialer(ctx, "tcp", d.target.Upstream.Address, d.target.Upstream.User, pw, db, dialer, opts...)
+	c, err := client.ConnectWithDialer(ctx, "tcp", d.target.Upstream.Address, acct.User, pw, db, dialer, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", d.target.Upstream.Address, err)
 	}
@@ -153,9 +157,11 @@ func (d *upstreamDialer) dial(ctx context.Context, hs *handshakeResponse, db str
 	}
 	var vs *policy.Views
 	if views != nil {
-		// One server-wide snapshot: USE only changes which schema the
-		// session's unqualified names resolve against (Subject.Database).
-		if vs, err = views.Get("", func() (*policy.Views, error) { return d.loadViews(c) }); err != nil {
+		// One server-wide snapshot per upstream account: USE only changes
+		// which schema the session's unqualified names resolve against
+		// (Subject.Database), but what an account may see of the catalogs
+		// (routine bodies, views of schemas it has no grant on) differs.
+		if vs, err = views.Get(acct.User, func() (*policy.Views, error) { return d.loadViews(c) }); err != nil {
 			c.Close()
 			return nil, err
 		}

@@ -26,7 +26,7 @@ func TestRDSIAMToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := upstream.Password(context.Background(), d.target, d.tls != nil)
+	tok, err := upstream.Password(context.Background(), d.target.Upstream.Address, d.target.AccountFor("alice", nil), d.tls != nil)
 	if err != nil {
 		t.Fatal(err)
 	}

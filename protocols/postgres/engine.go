@@ -118,7 +118,8 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 		fail(fatal(codeInvalidAuthorization, "sluice: "+err.Error(), nil))
 		return
 	}
-	database, ce := e.database(params["database"], id.Name)
+	acct := e.target.AccountFor(id.Name, id.Groups)
+	database, ce := e.database(params["database"], id.Name, acct.User)
 	if ce != nil {
 		fail(ce)
 		return
@@ -129,6 +130,7 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 		AuthMethod: id.Method, ClientAddr: conn.RemoteAddr().String(), Database: database,
 		Tags: clientTags(params), CredentialID: id.TokenID,
 	}
+	info.Tags["upstream_user"] = acct.User
 	rec := e.deps.Config.RecordingFor(e.target)
 	sess, err := e.deps.Store.Open(ctx, info, session.Recording{OmitParams: rec.OmitParams, FailOpen: rec.FailOpen})
 	if err != nil {
@@ -137,7 +139,7 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	log = log.With("session", sess.ID(), "identity", id.Name)
-	status, cause := e.serve(sess.Context(), log, c, be, id, sess, database, params, rec)
+	status, cause := e.serve(sess.Context(), log, c, be, id, sess, acct, database, params, rec)
 	if cause != nil {
 		log.Info("session ended", "status", status, "err", cause)
 	}
@@ -149,12 +151,12 @@ func (e *Engine) Handle(ctx context.Context, conn net.Conn) {
 
 // serve dials upstream, completes the client's startup and relays.
 func (e *Engine) serve(ctx context.Context, log *slog.Logger, c net.Conn, be *pgproto3.Backend, id *identity.Identity,
-	sess *session.Session, database string, params map[string]string, rec config.Recording) (session.Status, error) {
+	sess *session.Session, acct config.Account, database string, params map[string]string, rec config.Recording) (session.Status, error) {
 	var vc *policy.ViewsCache
 	if e.deps.Policies.For(e.target.Name).NeedsViews() {
 		vc = &e.views
 	}
-	hc, views, err := e.dialer.dial(ctx, database, params, vc)
+	hc, views, err := e.dialer.dial(ctx, acct, database, params, vc)
 	if err != nil {
 		ce := upstreamConnectError(e.target.Name, err)
 		be.Send(ce.response())
@@ -198,13 +200,14 @@ func (e *Engine) serve(ctx context.Context, log *slog.Logger, c net.Conn, be *pg
 	return r.run(ctx)
 }
 
-// database picks the upstream database: the pinned one, or the client's.
-func (e *Engine) database(asked, user string) (string, *clientError) {
+// database picks the upstream database: the pinned one, or the client's
+// (user is the client's user name, upstreamUser the account it maps to).
+func (e *Engine) database(asked, user, upstreamUser string) (string, *clientError) {
 	pinned := e.target.Upstream.Database
 	switch {
 	case pinned == "":
 		if asked == "" {
-			return e.target.Upstream.User, nil
+			return upstreamUser, nil // what libpq would have asked for upstream
 		}
 		return asked, nil
 	case asked == "" || asked == pinned || asked == user:

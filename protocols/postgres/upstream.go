@@ -64,20 +64,20 @@ func newUpstreamDialer(t *config.Target) (*upstreamDialer, error) {
 // over from pgconn.
 // When views is non-nil, the database's view definitions are read first
 // (for masking lineage through views) and returned.
-func (d *upstreamDialer) dial(ctx context.Context, database string, params map[string]string, views *policy.ViewsCache) (*pgconn.HijackedConn, *policy.Views, error) {
+func (d *upstreamDialer) dial(ctx context.Context, acct config.Account, database string, params map[string]string, views *policy.ViewsCache) (*pgconn.HijackedConn, *policy.Views, error) {
 	// ParseConfig reads PG* environment defaults; everything that matters is
 	// set explicitly below so the environment cannot redirect us.
 	cfg, err := pgconn.ParseConfig("sslmode=disable")
 	if err != nil {
 		return nil, nil, err
 	}
-	pw, err := upstream.Password(ctx, d.target, d.tls != nil)
+	pw, err := upstream.Password(ctx, d.target.Upstream.Address, acct, d.tls != nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg.Host = d.host
 	cfg.Port = d.port
-	cfg.User = d.target.Upstream.User
+	cfg.User = acct.User
 	cfg.Password = pw
 	cfg.Database = database
 	cfg.TLSConfig = d.tls
@@ -98,7 +98,9 @@ func (d *upstreamDialer) dial(ctx context.Context, database string, params map[s
 	}
 	var vs *policy.Views
 	if views != nil {
-		if vs, err = views.Get(database, func() (*policy.Views, error) { return loadViews(cctx, pc) }); err != nil {
+		// What an account may see of the catalogs differs: one snapshot
+		// per account and database.
+		if vs, err = views.Get(acct.User+"\x00"+database, func() (*policy.Views, error) { return loadViews(cctx, pc) }); err != nil {
 			pc.Close(context.Background())
 			return nil, nil, err
 		}
