@@ -45,22 +45,28 @@ func (l *lineage) walksClauses() bool {
 }
 
 // byOutput is the taint of a GROUP BY / ORDER BY key, which may name an
-// output column (by alias or position) rather than an input column.
+// output column (by alias or position) rather than an input column. t is
+// the key's taint as an input column.
 func byOutput(t taint, out []outCol, name string, pos int, l *lineage) taint {
-	for _, c := range out {
-		if c.star != nil && (pos > 0 || name != "") {
-			// Positions and names behind a star are unknown: any output.
-			for _, c := range out {
-				t = t.join(l.outColWhole(c))
+	if pos > 0 {
+		for _, c := range out {
+			if c.star != nil {
+				// A position behind a star is any output column.
+				for _, c := range out {
+					t = t.join(l.outColWhole(c))
+				}
+				return t
 			}
-			return t
 		}
+		if pos <= len(out) {
+			t = t.join(out[pos-1].taint)
+		}
+		return t
 	}
-	if pos > 0 && pos <= len(out) {
-		return t.join(out[pos-1].taint)
-	}
+	// A star only outputs input columns under their own names, which t
+	// already covers; aliases are the named outputs.
 	for _, c := range out {
-		if name != "" && c.name == name {
+		if name != "" && c.star == nil && c.name == name {
 			t = t.join(c.taint)
 		}
 	}

@@ -61,6 +61,9 @@ func TestMaskedFilters(t *testing.T) {
 		{Postgres, "SELECT u.email FROM users u JOIN orders o ON o.uid = u.id WHERE o.total > 10", "", false},
 		{Postgres, "UPDATE users SET email = 'x' WHERE id = 1", "", false},
 		{Postgres, "SELECT count(*) FROM orders WHERE note LIKE 'a%' GROUP BY 1", "", false},
+		{Postgres, "SELECT * FROM orders ORDER BY id", "", false},        // *.ssn could be any table's; id is not ssn
+		{Postgres, "SELECT * FROM people ORDER BY 2", "ORDER BY", false}, // position 2 could be ssn
+		{Postgres, "SELECT * FROM people ORDER BY ssn", "ORDER BY", false},
 		// The explicit rule wins, as for laundering.
 		{Postgres, "SELECT id FROM users WHERE email = $1", "", true},
 		// MySQL.
