@@ -25,6 +25,9 @@ func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
 	case *ast.ExplainStmt:
 		if x.Analyze && x.Stmt != nil {
 			l.myBody(x.Stmt)
+		} else if l.filters && x.Stmt != nil {
+			// Not run, but the row estimates answer a filter (probe.go).
+			l.planOnly(func() { l.myStatement(x.Stmt) })
 		}
 		return nil, false
 	case *ast.SelectStmt:

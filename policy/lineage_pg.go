@@ -28,6 +28,10 @@ func (l *lineage) pgStatementIn(n *pg.Node, parent *scope) (*outPlan, bool) {
 	case *pg.Node_ExplainStmt:
 		if explainAnalyzes(x.ExplainStmt) {
 			l.pgStatementIn(x.ExplainStmt.Query, parent)
+		} else if l.filters {
+			// Not run, so nothing is written, but the planner's row
+			// estimates answer a filter as a count would.
+			l.planOnly(func() { l.pgStatementIn(x.ExplainStmt.Query, parent) })
 		}
 		return nil, false
 	case *pg.Node_SelectStmt:

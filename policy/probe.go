@@ -38,6 +38,14 @@ func (l *lineage) noteProbe(t taint, clause string) {
 	l.probe = "it uses a masked column in " + clause + " (" + src + "); masked_filters: block lets masked columns be read, not filtered, joined, grouped or sorted on"
 }
 
+// planOnly judges a statement that is planned, not run (EXPLAIN without
+// ANALYZE): its filters count, what it would write does not.
+func (l *lineage) planOnly(judge func()) {
+	launder := l.launder
+	judge()
+	l.launder = launder
+}
+
 // walksClauses says whether this walk visits the clauses that return no
 // values: only masks make them matter.
 func (l *lineage) walksClauses() bool {

@@ -53,6 +53,9 @@ func TestMaskedFilters(t *testing.T) {
 		{Postgres, "CREATE VIEW v AS SELECT id FROM users WHERE email LIKE 'a%'", "WHERE", false},
 		{Postgres, "DECLARE c CURSOR FOR SELECT id FROM users WHERE email LIKE 'a%'", "WHERE", false},
 		{Postgres, "EXPLAIN ANALYZE SELECT id FROM users WHERE email LIKE 'a%'", "WHERE", false},
+		{Postgres, "EXPLAIN SELECT id FROM users WHERE email = 'a@b.c'", "WHERE", false}, // row estimates
+		{Postgres, "EXPLAIN INSERT INTO t SELECT email FROM users", "", false},          // planned, not run
+		{MySQL, "EXPLAIN SELECT id FROM users WHERE email = 'a@b.c'", "WHERE", false},
 		{Postgres, "PREPARE q AS SELECT id FROM users WHERE email = $1", "WHERE", false},
 		{Postgres, "SELECT id, row_number() OVER w FROM users WINDOW w AS (ORDER BY email)", "WINDOW", false},
 		// Reading masked columns, or filtering on clean ones, is fine.
