@@ -55,7 +55,7 @@ func (l *lineage) walksClauses() bool {
 // byOutput is the taint of a GROUP BY / ORDER BY key, which may name an
 // output column (by alias or position) rather than an input column. t is
 // the key's taint as an input column.
-func byOutput(t taint, out []outCol, name string, pos int, l *lineage) taint {
+func (l *lineage) byOutput(t taint, out []outCol, name string, pos int) taint {
 	if pos > 0 {
 		for _, c := range out {
 			if c.star != nil {
@@ -107,10 +107,10 @@ func (l *lineage) pgSelectFilters(s *pg.SelectStmt, sc *scope, out []outCol) {
 func (l *lineage) pgKey(n *pg.Node, sc *scope, out []outCol) taint {
 	t := l.pgExpr(n, sc)
 	if c := n.GetAConst(); c != nil && c.GetIval() != nil {
-		return byOutput(t, out, "", int(c.GetIval().Ival), l)
+		return l.byOutput(t, out, "", int(c.GetIval().Ival))
 	}
 	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 {
-		return byOutput(t, out, strings.ToLower(cr.Fields[0].GetString_().GetSval()), 0, l)
+		return l.byOutput(t, out, strings.ToLower(cr.Fields[0].GetString_().GetSval()), 0)
 	}
 	return t
 }
@@ -206,11 +206,11 @@ func (l *lineage) myKey(it *ast.ByItem, sc *scope, out []outCol) taint {
 	}
 	switch e := it.Expr.(type) {
 	case *ast.PositionExpr:
-		return byOutput(taint{}, out, "", e.N, l)
+		return l.byOutput(taint{}, out, "", e.N)
 	case *ast.ColumnNameExpr:
 		t := l.myExpr(e, sc)
 		if e.Name != nil && e.Name.Table.L == "" {
-			t = byOutput(t, out, e.Name.Name.L, 0, l)
+			t = l.byOutput(t, out, e.Name.Name.L, 0)
 		}
 		return t
 	}
