@@ -134,6 +134,8 @@ func (l *lineage) pgCheckWrite(n *pg.Node, parent *scope) {
 		s := x.CreateFunctionStmt
 		lang, body := routineParts(s.Options)
 		l.pgCheckRoutine(funcName(s.Funcname), lang, body, s.SqlBody, parent)
+	case *pg.Node_RuleStmt:
+		l.pgCheckRule(x.RuleStmt, parent)
 	case *pg.Node_DoStmt:
 		lang, body := routineParts(x.DoStmt.Args)
 		if lang == "" {
@@ -243,6 +245,8 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 			}
 			l.noteLaunder(l.myExpr(a.Expr, sc), dest, col)
 		}
+	case *ast.ProcedureInfo:
+		l.myCheckRoutine(x, x.Text())
 	case *ast.CreateTableStmt:
 		if x.Select == nil || x.Table == nil {
 			return

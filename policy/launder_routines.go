@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
 // Views and routines are laundering too: a view or function created over a
@@ -23,10 +24,36 @@ func (l *lineage) pgCheckView(s *pg.ViewStmt, parent *scope) {
 	}
 }
 
+// pgCheckRule: CREATE RULE. Its actions run later, as part of another
+// statement the gateway judges without seeing them: an action that writes
+// masked data elsewhere is laundering (checked as the action is walked),
+// and one that returns rows (DO INSTEAD SELECT) would hand them to a
+// statement that returns none to mask, so masked rows there are refused.
+func (l *lineage) pgCheckRule(s *pg.RuleStmt, parent *scope) {
+	dest := tableRef{name: "rule " + s.Rulename}
+	// NEW and OLD are rows of the rule's table.
+	sc := &scope{parent: parent}
+	if s.Relation != nil {
+		t := rangeVarRef(s.Relation)
+		sc.rels = []relation{{alias: "new", base: &t}, {alias: "old", base: &t}}
+	}
+	for _, a := range s.Actions {
+		plan, unknown := l.pgStatementIn(a, sc)
+		if unknown {
+			l.noteLaunder(taint{unknown: true, src: "a statement of unknown lineage"}, dest, "")
+		}
+		if plan != nil {
+			for _, c := range plan.cols {
+				l.noteLaunder(l.outColWhole(c), dest, "")
+			}
+		}
+	}
+}
+
 // pgCheckRoutine: CREATE FUNCTION/PROCEDURE and DO. A LANGUAGE sql body is
 // parsed and judged like any statement; a body in another language
-// (plpgsql, ...) cannot be followed, so one that names a masked column at
-// all is refused (fail closed).
+// (plpgsql, ...) cannot be followed, so one that names a masked column or
+// its table at all is refused (fail closed).
 func (l *lineage) pgCheckRoutine(name string, language string, body string, sqlBody *pg.Node, parent *scope) {
 	// The body is a string literal: the literal-normalized cache must not
 	// hand this decision to another body.
@@ -45,8 +72,8 @@ func (l *lineage) pgCheckRoutine(name string, language string, body string, sqlB
 			return
 		}
 	}
-	if col, ok := l.mentionsMaskedColumn(body); ok {
-		l.noteLaunder(taint{src: col, m: redactMethod}, dest, "")
+	if label := l.bodyMayReadMasked(Postgres, body); label != "" {
+		l.noteLaunder(taint{src: label, m: redactMethod}, dest, "")
 	}
 }
 
@@ -70,28 +97,13 @@ func (l *lineage) pgCheckBodyNode(n *pg.Node, dest tableRef, parent *scope) {
 	}
 }
 
-// mentionsMaskedColumn reports a masked column name appearing as a word in
-// an opaque routine body.
-func (l *lineage) mentionsMaskedColumn(body string) (string, bool) {
-	lower := strings.ToLower(body)
-	for _, r := range l.rules {
-		col := r.column
-		if col == "" || strings.ContainsAny(col, "*?[") {
-			continue
-		}
-		for i := 0; ; {
-			k := strings.Index(lower[i:], col)
-			if k < 0 {
-				break
-			}
-			start, end := i+k, i+k+len(col)
-			if (start == 0 || !isIdentChar(lower[start-1])) && (end == len(lower) || !isIdentChar(lower[end])) {
-				return r.label, true
-			}
-			i = end
-		}
-	}
-	return "", false
+// bodyMayReadMasked is the lexical check of a routine body the gateway
+// cannot follow (comments aside): the label of a column mask whose table
+// or column it names, or "".
+func (l *lineage) bodyMayReadMasked(d Dialect, body string) string {
+	ids := map[string]struct{}{}
+	addIdentifiers(ids, stripComments(body, d))
+	return l.namesMasked(ids)
 }
 
 // routineParts pulls the body and language out of CREATE FUNCTION / DO options.
@@ -122,4 +134,19 @@ func funcName(names []*pg.Node) string {
 		parts = append(parts, n.GetString_().GetSval())
 	}
 	return strings.Join(parts, ".") + "()"
+}
+
+// myCheckRoutine: MySQL CREATE PROCEDURE. Its body runs on CALL, where the
+// gateway sees nothing of it, and moves values through variables and
+// cursors the lineage does not follow: a body that names a masked column
+// or its table at all is refused (fail closed).
+func (l *lineage) myCheckRoutine(p *ast.ProcedureInfo, text string) {
+	l.literalDependent = true
+	name := "procedure"
+	if p.ProcedureName != nil {
+		name = p.ProcedureName.Name.L
+	}
+	if label := l.bodyMayReadMasked(MySQL, text); label != "" {
+		l.noteLaunder(taint{src: label, m: redactMethod}, tableRef{name: name + "()"}, "")
+	}
 }

@@ -28,6 +28,14 @@ func TestLaunderingBlocked(t *testing.T) {
 		{Postgres, "PREPARE p AS INSERT INTO archive SELECT email FROM users", true},
 		{Postgres, "MERGE INTO archive a USING users u ON a.id = u.id WHEN NOT MATCHED THEN INSERT (note) VALUES (u.email)", true},
 		{Postgres, "INSERT INTO archive (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET note = (SELECT email FROM users LIMIT 1)", true},
+		// Rules run later inside other statements; plpgsql bodies cannot be followed.
+		{Postgres, "CREATE RULE r AS ON UPDATE TO orders DO ALSO INSERT INTO archive SELECT email FROM users", true},
+		{Postgres, "CREATE RULE r AS ON INSERT TO orders DO INSTEAD SELECT email FROM users", true},
+		{Postgres, "CREATE RULE r AS ON UPDATE TO users DO ALSO INSERT INTO archive VALUES (OLD.email)", true},
+		{Postgres, "CREATE RULE r AS ON UPDATE TO users DO ALSO INSERT INTO archive (note) VALUES (NEW.name)", false},
+		{Postgres, "CREATE RULE r AS ON INSERT TO orders DO INSTEAD NOTHING", false},
+		{Postgres, "CREATE FUNCTION f() RETURNS SETOF users LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT * FROM users; END $$", true},
+		{Postgres, "CREATE FUNCTION g() RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT count(*) FROM orders); END $$", false},
 		{Postgres, "INSERT INTO users (id, email) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = users.email", true},
 		{Postgres, "INSERT INTO users (id, email) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email", false},
 		// Destination masked by the same policy, or nothing masked moves.
@@ -51,6 +59,9 @@ func TestLaunderingBlocked(t *testing.T) {
 		{MySQL, "INSERT INTO users (id, email) VALUES (1, 'x') ON DUPLICATE KEY UPDATE name = email", true},
 		{MySQL, "INSERT INTO users (id, email) VALUES (1, 'x') ON DUPLICATE KEY UPDATE email = VALUES(email)", false},
 		{MySQL, "INSERT INTO archive (note) VALUES ('a'), ('b')", false},
+		{MySQL, "CREATE PROCEDURE p() BEGIN INSERT INTO archive SELECT * FROM users; END", true},
+		{MySQL, "CREATE PROCEDURE p() BEGIN DECLARE v TEXT; SELECT email INTO v FROM users LIMIT 1; INSERT INTO archive VALUES (v); END", true},
+		{MySQL, "CREATE PROCEDURE p() BEGIN SELECT count(*) FROM orders; END", false},
 		{MySQL, "UPDATE users SET email = lower(email)", false},
 		{MySQL, "INSERT INTO archive SELECT id FROM users", false},
 	}

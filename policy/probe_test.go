@@ -54,7 +54,7 @@ func TestMaskedFilters(t *testing.T) {
 		{Postgres, "DECLARE c CURSOR FOR SELECT id FROM users WHERE email LIKE 'a%'", "WHERE", false},
 		{Postgres, "EXPLAIN ANALYZE SELECT id FROM users WHERE email LIKE 'a%'", "WHERE", false},
 		{Postgres, "EXPLAIN SELECT id FROM users WHERE email = 'a@b.c'", "WHERE", false}, // row estimates
-		{Postgres, "EXPLAIN INSERT INTO t SELECT email FROM users", "", false},          // planned, not run
+		{Postgres, "EXPLAIN INSERT INTO t SELECT email FROM users", "", false},           // planned, not run
 		{MySQL, "EXPLAIN SELECT id FROM users WHERE email = 'a@b.c'", "WHERE", false},
 		{Postgres, "PREPARE q AS SELECT id FROM users WHERE email = $1", "WHERE", false},
 		{Postgres, "SELECT id, row_number() OVER w FROM users WINDOW w AS (ORDER BY email)", "WINDOW", false},

@@ -121,18 +121,8 @@ func (l *lineage) textMayReadMasked(key string, seen map[string]bool, depth int)
 	if _, ok := w.set["execute"]; ok {
 		return true
 	}
-	for i := range l.rules {
-		cr := &l.rules[i]
-		table, column := literalPart(cr.table), literalPart(cr.column)
-		if table == "" && column == "" {
-			return true // a rule of globs only: any body may reach it
-		}
-		if _, ok := w.set[table]; ok && table != "" {
-			return true
-		}
-		if _, ok := w.set[column]; ok && column != "" {
-			return true
-		}
+	if l.namesMasked(w.set) != "" {
+		return true
 	}
 	for id := range w.set {
 		if !seen[id] && l.views.texts[id] != nil && l.textMayReadMasked(id, seen, depth+1) {
@@ -143,6 +133,26 @@ func (l *lineage) textMayReadMasked(key string, seen map[string]bool, depth int)
 }
 
 // literalPart is a rule part without glob characters, or "".
+// namesMasked is the label of the first column mask whose table or
+// column is among a text's identifiers ("" = none): the lexical test for
+// code the gateway cannot follow.
+func (l *lineage) namesMasked(ids map[string]struct{}) string {
+	for i := range l.rules {
+		cr := &l.rules[i]
+		table, column := literalPart(cr.table), literalPart(cr.column)
+		if table == "" && column == "" {
+			return cr.label // a rule of globs only: any body may reach it
+		}
+		if _, ok := ids[table]; ok && table != "" {
+			return cr.label
+		}
+		if _, ok := ids[column]; ok && column != "" {
+			return cr.label
+		}
+	}
+	return ""
+}
+
 func literalPart(p string) string {
 	if p == "" || strings.ContainsAny(p, "*?[") {
 		return ""

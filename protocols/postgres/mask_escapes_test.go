@@ -77,6 +77,11 @@ func TestMaskEscapesThroughSinksAndDDLRefused(t *testing.T) {
 	_, err = c.Exec(ctx, "INSERT INTO users (id, name, email) VALUES (1, 'x', 'y') ON CONFLICT (id) DO UPDATE SET name = users.email")
 	wantPgErr(t, "upsert", err, "42501", "users.email -> users.name")
 
+	// A rule runs inside later statements the gateway judges without it.
+	t.Cleanup(func() { pg.Exec(context.Background(), "DROP RULE IF EXISTS sluice_copy ON users") })
+	_, err = c.Exec(ctx, "CREATE RULE sluice_copy AS ON UPDATE TO users DO ALSO INSERT INTO orders (id, user_id, total, created_at) SELECT -1, 1, length(OLD.email), now()")
+	wantPgErr(t, "rule", err, "42501", "users.email -> orders.total")
+
 	_, err = c.Exec(ctx, "ALTER TABLE users RENAME COLUMN email TO contact")
 	wantPgErr(t, "rename", err, "42501", "renames masked column users.email to contact")
 	_, err = c.Exec(ctx, "ALTER TABLE users ADD COLUMN contact text GENERATED ALWAYS AS (lower(email)) STORED")
