@@ -172,6 +172,9 @@ func compilePolicy(name string, pc config.Policy) (*Policy, error) {
 			p.detect.add(det, m)
 		}
 	}
+	if len(p.colRules) > 0 {
+		p.colRules = append(p.colRules, statementTextRules()...)
+	}
 	// An unparseable statement is never silently allowed by a policy that
 	// blocks or reviews anything, or masks columns (we cannot tell what it
 	// reads, or where it copies masked data).

@@ -103,6 +103,9 @@ type colRule struct {
 	schema, table, column string // globs; "" = any
 	m                     *maskMethod
 	label                 string
+	// implicit: added by the gateway (catalogs.go), not the policy; the
+	// lexical routine test ignores it (its column names are common words).
+	implicit bool
 }
 
 func parseColRule(s string, m *maskMethod) (colRule, error) {

@@ -39,6 +39,8 @@ func (l *lineage) myStatement(st ast.StmtNode) (*outPlan, bool) {
 		return &outPlan{cols: l.myResultSet(x, nil)}, false
 	case *ast.ExecuteStmt, *ast.CallStmt:
 		return nil, true
+	case *ast.ShowStmt:
+		return l.myShowPlan(x), false
 	}
 	return nil, false
 }

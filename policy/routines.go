@@ -139,6 +139,9 @@ func (l *lineage) textMayReadMasked(key string, seen map[string]bool, depth int)
 func (l *lineage) namesMasked(ids map[string]struct{}) string {
 	for i := range l.rules {
 		cr := &l.rules[i]
+		if cr.implicit {
+			continue
+		}
 		table, column := literalPart(cr.table), literalPart(cr.column)
 		if table == "" && column == "" {
 			return cr.label // a rule of globs only: any body may reach it

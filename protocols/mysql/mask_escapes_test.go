@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-gw/sluice/session"
 )
@@ -119,5 +120,60 @@ func TestMaskEscapesThroughSinksAndDDLRefused(t *testing.T) {
 	if err := db.QueryRow("SELECT email, name FROM users WHERE id = 1").Scan(&email, &name); err != nil ||
 		email == "" || strings.Contains(email, "ada@") || name != "Ada" {
 		t.Fatalf("after the refused statements: %q %q %v", email, name, err)
+	}
+}
+
+// Another connection's statement text, literals included, is in SHOW
+// PROCESSLIST for connections of the same account: masked under column
+// masks (directly it is there in clear).
+func TestProcesslistTextMasked(t *testing.T) {
+	direct, err := sql.Open("mysql", mdb.DSN(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	running := make(chan error, 1)
+	go func() {
+		_, err := direct.Exec("SELECT SLEEP(3), 'in-flight@example.com'")
+		running <- err
+	}()
+	infos := func(db *sql.DB) string {
+		rows, err := db.Query("SHOW FULL PROCESSLIST")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var all []string
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range cols {
+				if strings.EqualFold(c, "Info") {
+					all = append(all, vals[i].String)
+				}
+			}
+		}
+		return strings.Join(all, "\n")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(infos(direct), "in-flight@example.com") {
+		if time.Now().After(deadline) {
+			t.Fatal("the statement never showed in the process list")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	g := startGateway(t, gatewayOptions{policy: guardedPolicy})
+	if got := infos(g.open(t, "alice", aliceToken, "")); strings.Contains(got, "in-flight") || strings.Contains(got, "SLEEP") {
+		t.Fatalf("process list texts not masked: %q", got)
+	}
+	if err := <-running; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // probeYAML masks users.email and refuses statements that filter, join,
@@ -90,5 +93,43 @@ func TestMaskEscapesThroughSinksAndDDLRefused(t *testing.T) {
 	if err := c.QueryRow(ctx, "SELECT email, name FROM users WHERE id = 1").Scan(&v, &name); err != nil ||
 		strings.Contains(v, "user1@") || name != "User 1" {
 		t.Fatalf("after the refused statements: %q %q %v", v, name, err)
+	}
+}
+
+// Another session's statement text, literals included, is readable in
+// pg_stat_activity by sessions of the same account: masked under column
+// masks (directly it is there in clear).
+func TestActivityQueryTextMasked(t *testing.T) {
+	ctx := context.Background()
+	direct := connect(t, pg.DSN("app"))
+	running := make(chan error, 1)
+	go func() {
+		_, err := direct.Exec(ctx, "SELECT pg_sleep(3), 'in-flight@example.com'")
+		running <- err
+	}()
+	const q = "SELECT query FROM pg_stat_activity WHERE state = 'active'"
+	probe := connect(t, pg.DSN("app"))
+	waitFor(t, 5*time.Second, "the statement to show in pg_stat_activity", func() bool {
+		rows, err := probe.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		return err == nil && strings.Contains(strings.Join(texts, "\n"), "in-flight@example.com")
+	})
+	g := startGateway(t, guardedYAML)
+	rows, err := connect(t, g.dsn("alice", aliceToken, "")).Query(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(texts) < 2 {
+		t.Fatalf("through the gateway: %v %v", texts, err)
+	}
+	if all := strings.Join(texts, "\n"); strings.Contains(all, "in-flight") || strings.Contains(all, "pg_sleep") {
+		t.Fatalf("statement texts not masked: %q", all)
+	}
+	if err := <-running; err != nil {
+		t.Fatal(err)
 	}
 }
