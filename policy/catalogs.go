@@ -37,6 +37,8 @@ func (l *lineage) statisticsRelation(t tableRef, alias string, mysql bool) (rela
 		}
 	} else {
 		stats = pgStatisticsCatalogs[t.name] && (t.schema == "" || t.schema == "pg_catalog")
+		// A TOAST table holds the long values of its table's columns.
+		stats = stats || t.schema == "pg_toast"
 	}
 	if !stats {
 		return relation{}, false
@@ -57,6 +59,8 @@ var statementTextColumns = []string{
 	"events_statements_history_long.sql_text", "events_statements_summary_by_digest.query_sample_text",
 	"processlist.current_statement", "processlist.last_statement", // sys schema
 	"session.current_statement", "session.last_statement",
+	"prepared_statements_instances.sql_text", "innodb_trx.trx_query",
+	"general_log.argument", "slow_log.sql_text", // mysql schema, log_output=TABLE
 }
 
 // statementTextRules are the implicit column masks for statementTextColumns.

@@ -212,6 +212,7 @@ var opaqueFuncs = map[string]bool{
 	"database_to_xml": true, "database_to_xml_and_xmlschema": true,
 	"lo_get": true, "loread": true, "pg_read_file": true, "pg_read_binary_file": true,
 	"pg_mcv_list_items": true, "pg_mcv_list_out": true, // extended statistics' values
+	"pg_stat_get_activity": true, "pg_stat_statements": true, // statement texts (catalogs.go)
 	"crosstab": true, "crosstab2": true, "crosstab3": true,
 	"crosstab4": true, "connectby": true, "ts_stat": true,
 	// Logical decoding returns the rows other sessions wrote.
