@@ -168,8 +168,20 @@ func (l *lineage) myTable(schema, name string) tableRef {
 	return tableRef{schema: schema, name: name}
 }
 
-// column returns the taint of column col of base table t.
+// column returns the taint of column col of base table t: its own masks,
+// else its ancestors' (inheritance.go).
 func (l *lineage) column(t tableRef, col string) taint {
+	if own := l.ownColumn(t, col); own.masked() {
+		return own
+	}
+	if l.views != nil && l.views.parents != nil {
+		return l.ancestorTaint(t, col, false, 0)
+	}
+	return taint{}
+}
+
+// ownColumn is the taint of column col of t by the masks naming t.
+func (l *lineage) ownColumn(t tableRef, col string) taint {
 	for i := range l.rules {
 		cr := &l.rules[i]
 		if cr.tableMatches(t) && colGlob(cr.column, col) {
@@ -193,6 +205,17 @@ func (l *lineage) anyColumn(ts []tableRef, col string) taint {
 // (row_to_json(u), SELECT u FROM users u): tainted when any rule could
 // match one of its columns.
 func (l *lineage) wholeRow(t tableRef) taint {
+	if own := l.ownWholeRow(t); own.masked() {
+		return own
+	}
+	if l.views != nil && l.views.parents != nil {
+		return l.ancestorTaint(t, "", true, 0)
+	}
+	return taint{}
+}
+
+// ownWholeRow is wholeRow by the masks naming t.
+func (l *lineage) ownWholeRow(t tableRef) taint {
 	for i := range l.rules {
 		cr := &l.rules[i]
 		if cr.tableMatches(t) {

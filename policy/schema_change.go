@@ -61,6 +61,17 @@ func (l *lineage) pgCheckSchemaChange(n *pg.Node) {
 		return
 	}
 	switch x := n.Node.(type) {
+	case *pg.Node_CreateStmt:
+		// CREATE TABLE child (...) INHERITS (users) / PARTITION OF users:
+		// rows written to the parent can land in the child, readable
+		// under the child's name.
+		if s := x.CreateStmt; s.Relation != nil {
+			for _, p := range s.InhRelations {
+				if rv := p.GetRangeVar(); rv != nil {
+					l.checkRenameTable(rangeVarRef(rv), rangeVarRef(s.Relation))
+				}
+			}
+		}
 	case *pg.Node_RenameStmt:
 		s := x.RenameStmt
 		if s.Relation == nil {
@@ -95,6 +106,10 @@ func (l *lineage) pgCheckSchemaChange(n *pg.Node) {
 			case pg.AlterTableType_AT_AddInherit:
 				if p := cmd.Def.GetRangeVar(); p != nil {
 					l.checkRenameTable(t, rangeVarRef(p))
+				}
+			case pg.AlterTableType_AT_AttachPartition:
+				if pc := cmd.Def.GetPartitionCmd(); pc != nil && pc.Name != nil {
+					l.checkRenameTable(t, rangeVarRef(pc.Name))
 				}
 			case pg.AlterTableType_AT_AddColumn:
 				if cd := cmd.Def.GetColumnDef(); cd != nil {

@@ -24,6 +24,11 @@ func TestSchemaChangesThatUnmask(t *testing.T) {
 		{Postgres, "ALTER TABLE users ADD COLUMN ssn2 text", ""},
 		{Postgres, "ALTER TABLE users ADD COLUMN n2 text GENERATED ALWAYS AS (upper(name)) STORED", ""},
 		{Postgres, "ALTER TABLE orders RENAME TO purchases", ""},
+		{Postgres, "CREATE TABLE users_2026 PARTITION OF users FOR VALUES FROM (1) TO (100)", "moves masked table users to users_2026"},
+		{Postgres, "CREATE TABLE staff () INHERITS (users)", "moves masked table users to staff"},
+		{Postgres, "ALTER TABLE users ATTACH PARTITION users_old FOR VALUES FROM (1) TO (100)", "moves masked table users to users_old"},
+		{Postgres, "CREATE TABLE people_2026 PARTITION OF people FOR VALUES IN (2026)", ""}, // *.ssn covers it
+		{Postgres, "CREATE TABLE orders_2026 PARTITION OF orders FOR VALUES IN (2026)", ""},
 		{MySQL, "ALTER TABLE users RENAME COLUMN email TO e", "renames masked column"},
 		{MySQL, "ALTER TABLE users CHANGE email e TEXT", "renames masked column"},
 		{MySQL, "ALTER TABLE users CHANGE email email VARCHAR(320)", ""},

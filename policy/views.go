@@ -37,6 +37,8 @@ type Views struct {
 	// "name" (see routines.go).
 	funcs map[string]bool
 	texts map[string]*words
+	// parents: Postgres inheritance, child -> parents (inheritance.go).
+	parents map[string][]tableRef
 
 	mu    sync.Mutex
 	cache map[string]*analysis
@@ -117,7 +119,7 @@ func (v *Views) Len() int {
 	if v == nil {
 		return 0
 	}
-	return len(v.defs) + len(v.myDefs) + len(v.funcs)
+	return len(v.defs) + len(v.myDefs) + len(v.funcs) + len(v.parents)
 }
 
 // lookupMy finds the view a MySQL name resolved against the current
@@ -158,6 +160,9 @@ func (v *Views) references(stmts []StatementInfo) bool {
 		}
 		for _, t := range stmts[i].Tables {
 			if _, ok := v.defs[t]; ok {
+				return true
+			}
+			if _, ok := v.parents[t]; ok {
 				return true
 			}
 			if _, ok := v.myDefs[t]; ok || v.myNames[t] {

@@ -133,3 +133,46 @@ func TestActivityQueryTextMasked(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A partition holds its parent's rows under its own name: a mask naming the
+// parent covers it (the gateway reads pg_inherits), and a partition
+// created through the gateway that the masks would not cover is refused.
+func TestPartitionsTakeParentMasks(t *testing.T) {
+	ctx := context.Background()
+	if err := pg.Exec(ctx, `DROP TABLE IF EXISTS signups;
+CREATE TABLE signups (id int, email text) PARTITION BY RANGE (id);
+CREATE TABLE signups_low PARTITION OF signups FOR VALUES FROM (0) TO (100);
+INSERT INTO signups VALUES (1, 'partitioned@example.com');
+GRANT ALL ON signups, signups_low TO `+pg.User); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Exec(context.Background(), "DROP TABLE IF EXISTS signups") })
+	g := startGateway(t, `policies:
+  guarded:
+    masks:
+      - {columns: [signups.email], method: redact}
+`)
+	c := connect(t, g.dsn("alice", aliceToken, ""))
+	for _, q := range []string{"SELECT email FROM signups", "SELECT email FROM signups_low", "SELECT * FROM public.signups_low"} {
+		rows, err := c.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				if s, _ := v.(string); strings.Contains(s, "@") {
+					t.Fatalf("%s: %q in clear", q, s)
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_, err := c.Exec(ctx, "CREATE TABLE signups_high PARTITION OF signups FOR VALUES FROM (100) TO (200)")
+	wantPgErr(t, "new partition", err, "42501", "moves masked table signups to signups_high")
+}
