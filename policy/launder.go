@@ -13,6 +13,10 @@ import (
 // Such a write is refused unless the destination column is masked itself,
 // or a rule explicitly allows the statement.
 
+// serverFileTaint is what a server-side file holds: anything, the
+// database's own data files included.
+var serverFileTaint = taint{unknown: true, src: "a server file"}
+
 // noteLaunder records the first laundering write found.
 func (l *lineage) noteLaunder(t taint, dest tableRef, col string) {
 	if !t.masked() || l.launder != "" {
@@ -148,6 +152,12 @@ func (l *lineage) pgCheckWrite(n *pg.Node, parent *scope) {
 		}
 	case *pg.Node_CopyStmt:
 		s := x.CopyStmt
+		if s.IsFrom && (s.IsProgram || s.Filename != "") && s.Relation != nil {
+			// COPY t FROM a server file or program: the file may be the
+			// database's own (a table's data file), read into t unmasked.
+			l.noteLaunder(serverFileTaint, rangeVarRef(s.Relation), "")
+			return
+		}
 		if s.IsFrom || (!s.IsProgram && s.Filename == "") {
 			return
 		}
@@ -247,6 +257,12 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 		}
 	case *ast.ProcedureInfo:
 		l.myCheckRoutine(x, x.Text())
+	case *ast.LoadDataStmt:
+		if x.FileLocRef != ast.FileLocClient && x.Table != nil {
+			// LOAD DATA INFILE (not LOCAL) reads a server file, which may
+			// be the database's own.
+			l.noteLaunder(serverFileTaint, l.myTable(x.Table.Schema.L, x.Table.Name.L), "")
+		}
 	case *ast.CreateTableStmt:
 		if x.Select == nil || x.Table == nil {
 			return

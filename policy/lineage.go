@@ -247,6 +247,10 @@ var opaqueFuncs = map[string]bool{
 	"gin_leafpage_items": true, "hash_page_items": true, "gist_page_items": true,
 }
 
+// myOpaqueFuncs are MySQL's: LOAD_FILE reads any server file, the
+// database's own data files included.
+var myOpaqueFuncs = map[string]bool{"load_file": true}
+
 func isOpaqueFunc(qualified string) bool {
 	name := qualified
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
