@@ -96,8 +96,8 @@ type Upstream struct {
 	KeyFile        string      `yaml:"key_file"`
 	KnownHosts     string      `yaml:"known_hosts"`
 	ConnectTimeout Duration    `yaml:"connect_timeout"`
-	// Accounts (postgres and mysql targets) give some identities another
-	// upstream account than user/password: first match wins.
+	// Accounts give some identities another upstream account than the
+	// target's user (and password or key): first match wins.
 	Accounts []UpstreamAccount `yaml:"accounts"`
 }
 
@@ -109,6 +109,7 @@ type UpstreamAccount struct {
 	User       string     `yaml:"user"`
 	Password   Secret     `yaml:"password"`
 	AWSRDSIAM  *AWSRDSIAM `yaml:"aws_rds_iam"`
+	KeyFile    string     `yaml:"key_file"` // ssh targets; default: upstream.key_file
 }
 
 // Account is the upstream account a session dials with.
@@ -116,18 +117,23 @@ type Account struct {
 	User      string
 	Password  Secret
 	AWSRDSIAM *AWSRDSIAM
+	KeyFile   string // ssh targets
 }
 
 // AccountFor is the upstream account for an identity with groups: the
 // first of upstream.accounts that names the identity or one of its
-// groups, else upstream.user with its password or RDS IAM token.
+// groups, else upstream.user with its password, RDS IAM token or key.
 func (t *Target) AccountFor(identity string, groups []string) Account {
 	for _, a := range t.Upstream.Accounts {
 		if slices.Contains(a.Identities, identity) || slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(a.Groups, g) }) {
-			return Account{User: a.User, Password: a.Password, AWSRDSIAM: a.AWSRDSIAM}
+			keyFile := a.KeyFile
+			if keyFile == "" {
+				keyFile = t.Upstream.KeyFile
+			}
+			return Account{User: a.User, Password: a.Password, AWSRDSIAM: a.AWSRDSIAM, KeyFile: keyFile}
 		}
 	}
-	return Account{User: t.Upstream.User, Password: t.Upstream.Password, AWSRDSIAM: t.Upstream.AWSRDSIAM}
+	return Account{User: t.Upstream.User, Password: t.Upstream.Password, AWSRDSIAM: t.Upstream.AWSRDSIAM, KeyFile: t.Upstream.KeyFile}
 }
 
 // AWSRDSIAM asks for an RDS IAM auth token instead of a static password.

@@ -170,19 +170,32 @@ func (c *Config) Validate() error {
 			}
 			for j, a := range t.Upstream.Accounts {
 				ak := fmt.Sprintf("%s.upstream.accounts[%d]", key, j)
-				if a.User == "" {
-					return c.errf(ak+".user", "required")
-				}
-				if len(a.Identities) == 0 && len(a.Groups) == 0 {
-					return c.errf(ak, "name the identities or groups that use this account")
+				if a.KeyFile != "" {
+					return c.errf(ak+".key_file", "is for ssh targets (a database account has a password or aws_rds_iam)")
 				}
 				if err := c.validateAccount(ak, t.Upstream.TLS.Mode, a.Password, a.AWSRDSIAM); err != nil {
 					return err
 				}
 			}
+		case "ssh":
+			for j, a := range t.Upstream.Accounts {
+				if a.Password != "" || a.AWSRDSIAM != nil {
+					return c.errf(fmt.Sprintf("%s.upstream.accounts[%d]", key, j), "an ssh account has a user and a key_file (default: the target's), no password")
+				}
+			}
+		case "command":
+			if len(t.Upstream.Accounts) > 0 {
+				return c.errf(key+".upstream.accounts", "a command target has no upstream account")
+			}
 		}
-		if len(t.Upstream.Accounts) > 0 && t.Protocol != "postgres" && t.Protocol != "mysql" {
-			return c.errf(key+".upstream.accounts", "only postgres and mysql targets have upstream accounts")
+		for j, a := range t.Upstream.Accounts {
+			ak := fmt.Sprintf("%s.upstream.accounts[%d]", key, j)
+			if a.User == "" {
+				return c.errf(ak+".user", "required")
+			}
+			if len(a.Identities) == 0 && len(a.Groups) == 0 {
+				return c.errf(ak, "name the identities or groups that use this account")
+			}
 		}
 		switch t.Protocol {
 		case "ssh":

@@ -124,7 +124,8 @@ type clientConn struct {
 	log    *slog.Logger
 
 	sess     *session.Session
-	upstream *gossh.Client // nil for command targets
+	acct     config.Account // the upstream account (ssh targets)
+	upstream *gossh.Client  // nil for command targets
 	channels sync.WaitGroup
 	// upstreamLost is set by a channel that saw the upstream end it without
 	// an exit status. The client may then hang up before the upstream
@@ -196,6 +197,11 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 		defer cancel()
 	}
 	rec := c.e.cfg.RecordingFor(c.target)
+	c.acct = c.target.AccountFor(c.id.Name, c.id.Groups)
+	tags := map[string]string{"client_version": string(c.sconn.ClientVersion())}
+	if c.target.Protocol == "ssh" {
+		tags["upstream_user"] = c.acct.User
+	}
 	sess, err := c.e.deps.Store.Open(ctx, session.Info{
 		Protocol:   c.protocol(),
 		Target:     c.target.Name,
@@ -203,8 +209,8 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 		Groups:     c.id.Groups,
 		AuthMethod: c.id.Method,
 		ClientAddr: c.sconn.RemoteAddr().String(),
-		Database:   c.target.Upstream.User,
-		Tags:       map[string]string{"client_version": string(c.sconn.ClientVersion())},
+		Database:   c.acct.User,
+		Tags:       tags,
 		// A gateway token's id, so revoking the token ends the session.
 		CredentialID: c.id.TokenID,
 	}, recordingFrom(rec))
@@ -252,7 +258,7 @@ func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (
 	defer stopChannels()
 	var upstreamDone chan error
 	if c.target.Protocol == "ssh" {
-		up, err := c.e.upstreams[c.target.Name].dial(ctx)
+		up, err := c.e.upstreams[c.target.Name].dial(ctx, c.acct)
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil {
 				// Killed or expired while dialling: say that, not a dial error.

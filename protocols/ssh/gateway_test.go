@@ -57,7 +57,19 @@ identities:
     ssh_keys: ["{{ALICE_PUB}}"]
   - name: bob
     token: tok-bob
+  - name: carol
+    token: tok-carol
 targets:
+  - name: accounts
+    protocol: ssh
+    upstream:
+      address: "{{SSHD}}"
+      user: "{{USER}}"
+      key_file: "{{KEY}}"
+      known_hosts: "{{KH}}"
+      accounts:
+        - {identities: [bob], user: "{{USER}}", key_file: "{{DIR}}/unauthorized_key"}
+        - {identities: [carol], user: sluice-no-such-user}
   - name: web1
     protocol: ssh
     policy: guarded
@@ -130,6 +142,7 @@ func startGateway(t testing.TB) *testGateway {
 	alicePub := writeKey(t, g.aliceKey)
 	g.caKey = filepath.Join(dir, "user_ca")
 	caPub := writeKey(t, g.caKey)
+	writeKey(t, filepath.Join(dir, "unauthorized_key")) // an upstream account's key sshd does not know
 	yaml := strings.NewReplacer("{{DIR}}", dir, "{{SSHD}}", sshd.Addr, "{{USER}}", sshd.User,
 		"{{KEY}}", sshd.KeyPath, "{{KH}}", sshd.KnownHostsFile,
 		"{{ALICE_PUB}}", marshalAuthorized(alicePub), "{{CA_PUB}}", marshalAuthorized(caPub)).Replace(gatewayYAML)

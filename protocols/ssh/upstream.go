@@ -22,11 +22,12 @@ const (
 )
 
 // upstreamDialer holds one ssh target's upstream credentials: the gateway's
-// key and the known_hosts the upstream host key is checked against. There
-// is no insecure default: both are required.
+// keys (the target's, and its accounts', by file) and the known_hosts the
+// upstream host key is checked against. There is no insecure default: key
+// and known_hosts are required.
 type upstreamDialer struct {
 	target   *config.Target
-	signer   gossh.Signer
+	signers  map[string]gossh.Signer // by key file
 	hostKeys gossh.HostKeyCallback
 }
 
@@ -47,19 +48,34 @@ func newUpstreamDialer(t *config.Target) (*upstreamDialer, error) {
 	if u.KnownHosts == "" {
 		return nil, errors.New("upstream.known_hosts: required for an ssh target (the upstream host key is always checked)")
 	}
-	kb, err := os.ReadFile(u.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("upstream.key_file: %w", err)
-	}
-	signer, err := gossh.ParsePrivateKey(kb)
-	if err != nil {
-		return nil, fmt.Errorf("upstream.key_file %s: %w", u.KeyFile, err)
+	signers := map[string]gossh.Signer{}
+	for _, f := range append([]string{u.KeyFile}, accountKeyFiles(u.Accounts)...) {
+		if _, ok := signers[f]; ok {
+			continue
+		}
+		kb, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("upstream.key_file: %w", err)
+		}
+		if signers[f], err = gossh.ParsePrivateKey(kb); err != nil {
+			return nil, fmt.Errorf("upstream.key_file %s: %w", f, err)
+		}
 	}
 	hk, err := knownhosts.New(u.KnownHosts)
 	if err != nil {
 		return nil, fmt.Errorf("upstream.known_hosts: %w", err)
 	}
-	return &upstreamDialer{target: t, signer: signer, hostKeys: hk}, nil
+	return &upstreamDialer{target: t, signers: signers, hostKeys: hk}, nil
+}
+
+func accountKeyFiles(accounts []config.UpstreamAccount) []string {
+	var files []string
+	for _, a := range accounts {
+		if a.KeyFile != "" {
+			files = append(files, a.KeyFile)
+		}
+	}
+	return files
 }
 
 // hostKeyAlgorithms lists the algorithms of the keys known_hosts holds for
@@ -91,8 +107,13 @@ func (d *upstreamDialer) hostKeyAlgorithms(addr string) []string {
 	return algos
 }
 
-// dial connects and authenticates to the upstream with the gateway's key.
-func (d *upstreamDialer) dial(ctx context.Context) (*gossh.Client, error) {
+// dial connects and authenticates to the upstream as acct with the
+// gateway's key for it.
+func (d *upstreamDialer) dial(ctx context.Context, acct config.Account) (*gossh.Client, error) {
+	signer, ok := d.signers[acct.KeyFile]
+	if !ok {
+		return nil, fmt.Errorf("no key loaded for upstream account %q", acct.User)
+	}
 	u := d.target.Upstream
 	timeout := u.ConnectTimeout.Duration
 	if timeout <= 0 {
@@ -111,8 +132,8 @@ func (d *upstreamDialer) dial(ctx context.Context) (*gossh.Client, error) {
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })
 	cc := &gossh.ClientConfig{
-		User: u.User,
-		Auth: []gossh.AuthMethod{gossh.PublicKeys(d.signer)},
+		User: acct.User,
+		Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
 		HostKeyCallback: func(host string, remote net.Addr, key gossh.PublicKey) error {
 			if err := d.hostKeys(host, remote, key); err != nil {
 				return &hostKeyError{err: err}
