@@ -46,6 +46,7 @@ func newRoot() *cobra.Command {
 		newApprovalsCmd(), newApproveCmd(), newDenyCmd(),
 		newSessionsCmd(), newReplayCmd(), newVerifyCmd(), newWatchCmd(),
 		newTokenCmd(),
+		newCheckCmd(),
 	)
 	return root
 }

@@ -27,16 +27,21 @@ func runTokenCLI(t *testing.T, args ...string) (stdout, stderr string, err error
 }
 
 func writeTokenConfig(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sluice.yaml")
-	yaml := "data_dir: " + filepath.Join(dir, "data") + `
+	return writeConfig(t, `
 identities:
   - {name: ci-deploy, kind: service, groups: [ci], targets: [appdb]}
 identity:
   token_key: cli-test-token-key-0123456789
-`
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+`)
+}
+
+// writeConfig writes a config with a fresh data_dir followed by body and
+// returns its path.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: "+filepath.Join(dir, "data")+body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
