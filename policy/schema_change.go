@@ -119,6 +119,11 @@ func (l *lineage) pgCheckSchemaChange(n *pg.Node) {
 						}
 					}
 				}
+			case pg.AlterTableType_AT_AlterColumnType:
+				// ALTER COLUMN name TYPE text USING email rewrites name from email.
+				if cd := cmd.Def.GetColumnDef(); cd != nil && cd.RawDefault != nil {
+					l.checkDerivedColumn(t, strings.ToLower(cmd.Name), l.pgExpr(cd.RawDefault, sc))
+				}
 			case pg.AlterTableType_AT_SetExpression, pg.AlterTableType_AT_ColumnDefault:
 				if cmd.Def != nil {
 					l.checkDerivedColumn(t, strings.ToLower(cmd.Name), l.pgExpr(cmd.Def, sc))

@@ -19,6 +19,9 @@ func TestSchemaChangesThatUnmask(t *testing.T) {
 		{Postgres, "ALTER TABLE users INHERIT everyone", "moves masked table users to everyone"},
 		{Postgres, "ALTER TABLE accounts RENAME COLUMN iban TO account_no", "renames masked column accounts.iban"},
 		{Postgres, "ALTER TABLE users RENAME COLUMN name TO full_name", ""},
+		{Postgres, "ALTER TABLE users ALTER COLUMN name TYPE text USING email", "computes unmasked column users.name from users.email"},
+		{Postgres, "ALTER TABLE users ALTER COLUMN email TYPE varchar(320) USING lower(email)", ""},
+		{Postgres, "ALTER TABLE users ALTER COLUMN name TYPE varchar(80) USING upper(name)", ""},
 		{Postgres, "ALTER TABLE people RENAME TO persons", ""}, // *.ssn covers persons.ssn too
 		{Postgres, "ALTER TABLE people RENAME COLUMN ssn TO national_id", "renames masked column people.ssn"},
 		{Postgres, "ALTER TABLE users ADD COLUMN ssn2 text", ""},
