@@ -188,6 +188,12 @@ func FuzzCheckSQL(f *testing.F) {
 		"PREPARE s FROM 'SELECT email FROM users'", "\x00", "SELECT E'\\x00'", "SELECT (((((((1)))))))",
 		"USE crm; SELECT email FROM users", "USE `a``b`; SELECT * FROM v; USE c",
 		"SELECT id FROM users u JOIN people p USING (ssn) WHERE u.email > 'm' GROUP BY 1 ORDER BY 2",
+		"SELECT set_config('x', email, false) FROM users", "SET @v = (SELECT email FROM users)", "DO (@v := 1)",
+		"CREATE RULE r AS ON UPDATE TO users DO ALSO INSERT INTO a VALUES (OLD.email)",
+		"ALTER TABLE users RENAME COLUMN email TO e", "ALTER TABLE users CHANGE email e TEXT", "RENAME TABLE users TO u",
+		"CREATE TABLE p PARTITION OF users FOR VALUES IN (1)", "ALTER TABLE users ALTER COLUMN name TYPE text USING email",
+		"INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET n = EXCLUDED.email", "SHOW FULL PROCESSLIST",
+		"CREATE PROCEDURE p() BEGIN SELECT * FROM users; END", "COPY a FROM '/x'", "EXPLAIN SELECT 1 FROM users WHERE email = 'x'",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
