@@ -61,6 +61,8 @@ var statementTextColumns = []string{
 	"session.current_statement", "session.last_statement",
 	"prepared_statements_instances.sql_text", "innodb_trx.trx_query",
 	"general_log.argument", "slow_log.sql_text", // mysql schema, log_output=TABLE
+	// Not a text, but the same exposure: every session's user variables.
+	"user_variables_by_thread.variable_value",
 }
 
 // statementTextRules are the implicit column masks for statementTextColumns.

@@ -70,6 +70,7 @@ func TestStatementTextsMasked(t *testing.T) {
 		{MySQL, "SELECT SQL_TEXT FROM performance_schema.events_statements_history", []string{"SQL_TEXT"}, []string{"SQL_TEXT"}},
 		{MySQL, "SELECT trx_id, trx_query FROM information_schema.INNODB_TRX", []string{"trx_id", "trx_query"}, []string{"trx_query"}},
 		{MySQL, "SELECT event_time, argument FROM mysql.general_log", []string{"event_time", "argument"}, []string{"argument"}},
+		{MySQL, "SELECT * FROM performance_schema.user_variables_by_thread", []string{"THREAD_ID", "VARIABLE_NAME", "VARIABLE_VALUE"}, []string{"VARIABLE_VALUE"}},
 		{Postgres, "SELECT pid, query FROM pg_stat_get_activity(NULL)", []string{"pid", "query"}, []string{"pid", "query"}},
 		{Postgres, "SELECT chunk_id, chunk_data FROM pg_toast.pg_toast_16384", []string{"chunk_id", "chunk_data"}, []string{"chunk_id", "chunk_data"}},
 		{MySQL, "SHOW TABLES", []string{"Tables_in_shop"}, nil},
