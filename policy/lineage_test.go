@@ -212,3 +212,27 @@ func TestUndescribedResult(t *testing.T) {
 		t.Fatalf("detectors on undescribed rows: %q", row)
 	}
 }
+
+// Plan shows people what the masks will do with each output column.
+func TestResultMaskPlan(t *testing.T) {
+	p := maskPolicy(t, "mask")
+	d := p.CheckSQL(Postgres, alice, "SELECT id, email, upper(email) AS e, s.* FROM users, people s")
+	got := d.Mask.Plan()
+	want := []ColumnPlan{
+		{Name: "id"},
+		{Name: "email", Method: "email", Source: "users.email"},
+		{Name: "e", Method: "redact", Source: "users.email"},
+		{Star: true, Method: "partial", Source: "people.*"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("plan %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("column %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if d := p.CheckSQL(Postgres, alice, "SELECT 1"); d.Mask.Plan() != nil {
+		t.Fatalf("clean statement planned %+v", d.Mask.Plan())
+	}
+}

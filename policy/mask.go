@@ -294,3 +294,48 @@ func (r *RowMasker) allCols(n int) []int {
 	}
 	return r.detectCols[:n]
 }
+
+// ColumnPlan is one output column as the masks plan it, for people
+// checking a policy (sluice check): Name "" when the statement does not
+// say; Star for a * whose columns are masked by name when the result is
+// described; Method the mask ("" = clean); Source the masked column or
+// "unknown lineage".
+type ColumnPlan struct {
+	Name   string `json:"name,omitempty"`
+	Star   bool   `json:"star,omitempty"`
+	Method string `json:"method,omitempty"`
+	Source string `json:"source,omitempty"`
+}
+
+// Plan is what the masks plan for each output column of the text's
+// row-returning statements, before any result is seen.
+func (m *ResultMask) Plan() []ColumnPlan {
+	if m == nil {
+		return nil
+	}
+	var out []ColumnPlan
+	for _, p := range m.plans {
+		for _, c := range p.cols {
+			cp := ColumnPlan{Name: c.name, Star: c.star != nil}
+			t := c.taint
+			if c.star != nil {
+				t = m.lin.outColWhole(c)
+			}
+			if m.all != nil {
+				t = taint{unknown: true, src: "unknown lineage"}
+			}
+			if t.masked() {
+				mm := t.m
+				switch {
+				case t.unknown || mm == nil:
+					mm = redactMethod
+				case t.derived && c.star == nil:
+					mm = mm.forDerived()
+				}
+				cp.Method, cp.Source = mm.kind.String(), t.src
+			}
+			out = append(out, cp)
+		}
+	}
+	return out
+}

@@ -52,6 +52,21 @@ type maskMethod struct {
 	key  []byte
 }
 
+// String is the method's name in the config.
+func (k methodKind) String() string {
+	switch k {
+	case methodPartial:
+		return "partial"
+	case methodHash:
+		return "hash"
+	case methodNull:
+		return "null"
+	case methodEmail:
+		return "email"
+	}
+	return "redact"
+}
+
 // redactMethod masks columns whose lineage is derived or unknown.
 var redactMethod = &maskMethod{kind: methodRedact}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,8 +21,10 @@ type checkResult struct {
 	Message    string                 `json:"message,omitempty"`
 	Statements []policy.StatementInfo `json:"statements,omitempty"`
 	// ResultsMasked: result columns are masked where they derive from
-	// masked columns (which ones is decided against the result's columns).
-	ResultsMasked bool `json:"results_masked"`
+	// masked columns; Columns is the plan per output column (a * is
+	// masked by name once the result's columns are known).
+	ResultsMasked bool                `json:"results_masked"`
+	Columns       []policy.ColumnPlan `json:"columns,omitempty"`
 	// ErrorsMasked: error and notice texts hide values read from masked
 	// columns.
 	ErrorsMasked bool `json:"errors_masked"`
@@ -76,7 +79,8 @@ consulted.`,
 				d = p.CheckCommand(sub, args[0])
 			}
 			res := checkResult{Target: t.Name, Identity: as, Action: d.Action.String(), Rule: d.Rule,
-				Message: d.Message, Statements: d.Statements, ResultsMasked: d.Mask != nil, ErrorsMasked: d.Errors != nil}
+				Message: d.Message, Statements: d.Statements, ResultsMasked: d.Mask != nil, ErrorsMasked: d.Errors != nil,
+				Columns: d.Mask.Plan()}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -99,6 +103,9 @@ consulted.`,
 			}
 			if t.Protocol == "postgres" || t.Protocol == "mysql" {
 				fmt.Fprintf(out, "results: %s\n", yesNo(res.ResultsMasked, "masked where they derive from masked columns", "not masked"))
+				for _, c := range res.Columns {
+					printColumnPlan(out, c)
+				}
 				fmt.Fprintf(out, "errors:  %s\n", yesNo(res.ErrorsMasked, "values from masked columns hidden", "as the server writes them"))
 			}
 			return nil
@@ -119,4 +126,22 @@ func yesNo(b bool, yes, no string) string {
 		return yes
 	}
 	return no
+}
+
+func printColumnPlan(out io.Writer, c policy.ColumnPlan) {
+	name := c.Name
+	switch {
+	case c.Star:
+		name = "*"
+	case name == "":
+		name = "?column?"
+	}
+	switch {
+	case c.Method == "":
+		fmt.Fprintf(out, "  %s: clean\n", name)
+	case c.Star:
+		fmt.Fprintf(out, "  %s: masked by column name (%s)\n", name, c.Source)
+	default:
+		fmt.Fprintf(out, "  %s: %s (%s)\n", name, c.Method, c.Source)
+	}
 }
