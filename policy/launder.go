@@ -257,6 +257,8 @@ func (l *lineage) myCheckWrite(st ast.StmtNode) {
 		}
 	case *ast.ProcedureInfo:
 		l.myCheckRoutine(x, x.Text())
+	case *ast.CreateViewStmt:
+		l.myCheckView(x)
 	case *ast.LoadDataStmt:
 		if x.FileLocRef != ast.FileLocClient && x.Table != nil {
 			// LOAD DATA INFILE (not LOCAL) reads a server file, which may

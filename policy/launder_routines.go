@@ -50,6 +50,17 @@ func (l *lineage) pgCheckRule(s *pg.RuleStmt, parent *scope) {
 	}
 }
 
+// myCheckView: MySQL CREATE [OR REPLACE] VIEW v AS SELECT <masked> ...
+func (l *lineage) myCheckView(s *ast.CreateViewStmt) {
+	if s.Select == nil || s.ViewName == nil {
+		return
+	}
+	dest := l.myTable(s.ViewName.Schema.L, s.ViewName.Name.L)
+	for _, c := range l.myResultSet(s.Select, nil) {
+		l.noteLaunder(l.outColWhole(c), dest, "")
+	}
+}
+
 // pgCheckRoutine: CREATE FUNCTION/PROCEDURE and DO. A LANGUAGE sql body is
 // parsed and judged like any statement; a body in another language
 // (plpgsql, ...) cannot be followed, so one that names a masked column or

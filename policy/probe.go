@@ -126,9 +126,9 @@ func (l *lineage) pgJoinFilters(j *pg.JoinExpr, sc *scope) {
 	}
 }
 
-// pgFilterStatement judges the statements whose filters the output
-// lineage does not walk: writes with a WHERE, and queries whose rows go
-// somewhere other than the client (a table, a view, a cursor, a file).
+// pgFilterStatement judges the statements whose clauses neither the output
+// lineage nor the laundering check walks: writes with a WHERE, and a
+// cursor's query.
 func (l *lineage) pgFilterStatement(n *pg.Node, parent *scope) {
 	if !l.walksClauses() || n == nil {
 		return
@@ -147,21 +147,11 @@ func (l *lineage) pgFilterStatement(n *pg.Node, parent *scope) {
 			from = []*pg.Node{s.SourceRelation}
 		}
 		l.pgWriteWhere(s.WithClause, s.Relation, from, s.JoinCondition, parent)
-	case *pg.Node_SelectStmt:
-		if x.SelectStmt.IntoClause != nil {
-			l.pgSelect(x.SelectStmt, parent)
-		}
 	case *pg.Node_DeclareCursorStmt:
 		l.pgStatementIn(x.DeclareCursorStmt.Query, parent)
-	case *pg.Node_CreateTableAsStmt:
-		l.pgStatementIn(x.CreateTableAsStmt.Query, parent)
-	case *pg.Node_ViewStmt:
-		l.pgStatementIn(x.ViewStmt.Query, parent)
-	case *pg.Node_CopyStmt:
-		if s := x.CopyStmt; s.Query != nil && (s.IsProgram || s.Filename != "") {
-			l.pgStatementIn(s.Query, parent)
-		}
 	}
+	// SELECT INTO, CREATE TABLE AS, CREATE VIEW and COPY (query) TO a file
+	// have their queries walked by the laundering check (launder.go).
 }
 
 // pgWriteWhere judges an UPDATE's, DELETE's or MERGE's condition: the
@@ -240,19 +230,9 @@ func (l *lineage) myFilterStatement(st ast.StmtNode) {
 		l.myWriteWhere(x.With, x.TableRefs, x.Where, x.Order)
 	case *ast.DeleteStmt:
 		l.myWriteWhere(x.With, x.TableRefs, x.Where, x.Order)
-	case *ast.SelectStmt:
-		if x.SelectIntoOpt != nil {
-			l.myResultSet(x, nil)
-		}
-	case *ast.CreateViewStmt:
-		if x.Select != nil {
-			l.myResultSet(x.Select, nil)
-		}
-	case *ast.CreateTableStmt:
-		if x.Select != nil {
-			l.myResultSet(x.Select, nil)
-		}
 	}
+	// SELECT INTO, CREATE TABLE ... SELECT and CREATE VIEW have their
+	// queries walked by the laundering check (launder.go).
 }
 
 func (l *lineage) myWriteWhere(with *ast.WithClause, refs *ast.TableRefsClause, where ast.ExprNode, order *ast.OrderByClause) {

@@ -108,6 +108,7 @@ func TestMaskEscapesThroughSinksAndDDLRefused(t *testing.T) {
 		"INSERT INTO users (id, name, email) VALUES (1, 'x', 'y') ON DUPLICATE KEY UPDATE name = email":                 "users.email -> users.name",
 		"ALTER TABLE users CHANGE email contact TEXT":                                                                   "renames masked column users.email to contact",
 		"ALTER TABLE users ADD COLUMN contact TEXT AS (LOWER(email)) VIRTUAL":                                           "computes unmasked column users.contact",
+		"CREATE VIEW sluice_v AS SELECT email FROM users":                                                               "sluice_v)",
 		"RENAME TABLE users TO people_copy":                                                                             "moves masked table users to people_copy",
 		"CREATE PROCEDURE sluice_copy() BEGIN UPDATE orders SET total = (SELECT LENGTH(email) FROM users LIMIT 1); END": "sluice_copy()",
 	} {
