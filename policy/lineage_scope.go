@@ -28,6 +28,12 @@ func (s *scope) cte(name string) ([]outCol, bool) {
 	return nil, false
 }
 
+// tableScope is a scope of one base table under its own name: what a
+// DDL statement's expressions (a CHECK, an index, a generated column) see.
+func tableScope(t tableRef, parent *scope) *scope {
+	return &scope{parent: parent, rels: []relation{{alias: t.name, base: &t}}}
+}
+
 // with is the scope plus more relations (the left side of a join, for a
 // LATERAL right side), without changing the scope itself.
 func (s *scope) with(more []relation) *scope {

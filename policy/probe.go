@@ -149,6 +149,46 @@ func (l *lineage) pgFilterStatement(n *pg.Node, parent *scope) {
 		l.pgWriteWhere(s.WithClause, s.Relation, from, s.JoinCondition, parent)
 	case *pg.Node_DeclareCursorStmt:
 		l.pgStatementIn(x.DeclareCursorStmt.Query, parent)
+	case *pg.Node_IndexStmt:
+		// A unique index (or its predicate) over a masked column fails or
+		// not by the values: an oracle, like a CHECK constraint below.
+		s := x.IndexStmt
+		if s.Relation == nil {
+			return
+		}
+		t := rangeVarRef(s.Relation)
+		sc := tableScope(t, parent)
+		l.noteProbe(l.pgExpr(s.WhereClause, sc), "an index predicate")
+		if s.Unique {
+			for _, p := range s.IndexParams {
+				if ie := p.GetIndexElem(); ie != nil {
+					k := l.pgExpr(ie.Expr, sc)
+					if ie.Name != "" {
+						k = k.join(l.column(t, strings.ToLower(ie.Name)))
+					}
+					l.noteProbe(k, "a unique index")
+				}
+			}
+		}
+	case *pg.Node_AlterTableStmt:
+		s := x.AlterTableStmt
+		if s.Relation == nil {
+			return
+		}
+		t := rangeVarRef(s.Relation)
+		sc := tableScope(t, parent)
+		for _, c := range s.Cmds {
+			if cmd := c.GetAlterTableCmd(); cmd != nil && cmd.Subtype == pg.AlterTableType_AT_AddConstraint {
+				if con := cmd.Def.GetConstraint(); con != nil {
+					// ADD CONSTRAINT ... CHECK (email < 'm') fails if a row
+					// says otherwise; a UNIQUE one if two rows agree.
+					l.noteProbe(l.pgExpr(con.RawExpr, sc), "a constraint")
+					for _, k := range con.Keys {
+						l.noteProbe(l.column(t, strings.ToLower(k.GetString_().GetSval())), "a constraint")
+					}
+				}
+			}
+		}
 	}
 	// SELECT INTO, CREATE TABLE AS, CREATE VIEW and COPY (query) TO a file
 	// have their queries walked by the laundering check (launder.go).
@@ -230,9 +270,49 @@ func (l *lineage) myFilterStatement(st ast.StmtNode) {
 		l.myWriteWhere(x.With, x.TableRefs, x.Where, x.Order)
 	case *ast.DeleteStmt:
 		l.myWriteWhere(x.With, x.TableRefs, x.Where, x.Order)
+	case *ast.CreateIndexStmt:
+		if x.Table != nil && x.KeyType == ast.IndexKeyTypeUnique {
+			t := l.myTable(x.Table.Schema.L, x.Table.Name.L)
+			l.myKeyParts(t, x.IndexPartSpecifications, "a unique index")
+		}
+	case *ast.AlterTableStmt:
+		if x.Table == nil {
+			return
+		}
+		t := l.myTable(x.Table.Schema.L, x.Table.Name.L)
+		for _, spec := range x.Specs {
+			c := spec.Constraint
+			if spec.Tp != ast.AlterTableAddConstraint || c == nil {
+				continue
+			}
+			switch c.Tp {
+			case ast.ConstraintCheck:
+				l.noteProbe(l.myExpr(c.Expr, tableScope(t, nil)), "a constraint")
+			case ast.ConstraintUniq, ast.ConstraintUniqKey, ast.ConstraintUniqIndex, ast.ConstraintPrimaryKey:
+				l.myKeyParts(t, c.Keys, "a constraint")
+			}
+		}
 	}
 	// SELECT INTO, CREATE TABLE ... SELECT and CREATE VIEW have their
 	// queries walked by the laundering check (launder.go).
+}
+
+// myKeyParts judges the key of a unique index or constraint on t.
+func (l *lineage) myKeyParts(t tableRef, parts []*ast.IndexPartSpecification, what string) {
+	sc := tableScope(t, nil)
+	for _, p := range parts {
+		if p == nil {
+			continue
+		}
+		var k taint
+		if p.Column != nil {
+			k = l.column(t, p.Column.Name.L)
+		}
+		if p.Expr != nil {
+			k = k.join(l.myExpr(p.Expr, sc))
+		}
+		l.noteProbe(k, what)
+	}
 }
 
 func (l *lineage) myWriteWhere(with *ast.WithClause, refs *ast.TableRefsClause, where ast.ExprNode, order *ast.OrderByClause) {

@@ -58,6 +58,16 @@ func TestMaskedFilters(t *testing.T) {
 		{MySQL, "EXPLAIN SELECT id FROM users WHERE email = 'a@b.c'", "WHERE", false},
 		{Postgres, "PREPARE q AS SELECT id FROM users WHERE email = $1", "WHERE", false},
 		{Postgres, "SELECT id, row_number() OVER w FROM users WINDOW w AS (ORDER BY email)", "WINDOW", false},
+		// A constraint or unique index fails or not by the values: an oracle.
+		{Postgres, "ALTER TABLE users ADD CONSTRAINT c CHECK (email < 'm')", "a constraint", false},
+		{Postgres, "CREATE UNIQUE INDEX ON users (substr(email, 1, 1))", "a unique index", false},
+		{Postgres, "CREATE INDEX ON users (id) WHERE email LIKE 'a%'", "an index predicate", false},
+		{Postgres, "CREATE INDEX ON users (email)", "", false},
+		{Postgres, "ALTER TABLE users ADD CONSTRAINT c CHECK (name <> '')", "", false},
+		{MySQL, "ALTER TABLE users ADD CONSTRAINT c CHECK (email < 'm')", "a constraint", false},
+		{MySQL, "CREATE UNIQUE INDEX u ON users ((LEFT(email, 1)))", "a unique index", false},
+		{MySQL, "ALTER TABLE users ADD UNIQUE (email)", "a constraint", false},
+		{MySQL, "CREATE INDEX i ON users (email)", "", false},
 		// Reading masked columns, or filtering on clean ones, is fine.
 		{Postgres, "SELECT email FROM users WHERE id = 1", "", false},
 		{Postgres, "SELECT id, email FROM users ORDER BY id", "", false},

@@ -96,7 +96,7 @@ func (l *lineage) pgCheckSchemaChange(n *pg.Node) {
 			return
 		}
 		t := rangeVarRef(s.Relation)
-		sc := &scope{rels: []relation{{alias: t.name, base: &t}}}
+		sc := tableScope(t, nil)
 		for _, c := range s.Cmds {
 			cmd := c.GetAlterTableCmd()
 			if cmd == nil {
@@ -151,7 +151,7 @@ func (l *lineage) myCheckSchemaChange(st ast.StmtNode) {
 			return
 		}
 		t := l.myTable(x.Table.Schema.L, x.Table.Name.L)
-		sc := &scope{rels: []relation{{alias: t.name, base: &t}}}
+		sc := tableScope(t, nil)
 		for _, spec := range x.Specs {
 			if spec == nil {
 				continue
