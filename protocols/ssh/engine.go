@@ -226,10 +226,20 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 	m.ActiveSessions.WithLabelValues(c.protocol(), c.target.Name).Inc()
 	defer m.ActiveSessions.WithLabelValues(c.protocol(), c.target.Name).Dec()
 
-	status, cause := c.relay(sess.Context(), chans)
+	// Channels run under their own context, not the session's: a killed or
+	// revoked session tells them why before they stop (a command target's
+	// process would otherwise die, and its channel close, before the notice
+	// is written), and a channel whose upstream died must still be able to
+	// say so after relay returns.
+	chCtx, stopChannels := context.WithCancel(context.WithoutCancel(sess.Context()))
+	defer stopChannels()
+	status, cause := c.relay(sess.Context(), chCtx, chans)
+	if sess.Context().Err() != nil {
+		stopChannels() // killed, expired or shutting down: relay has told them
+	}
 	// Upstream first: its channels end and tell their clients why (a lost
 	// connection) while the client connection is still open; then, after a
-	// bounded grace, the client connection.
+	// bounded grace, whatever still runs and the client connection.
 	if c.upstream != nil {
 		c.upstream.Close()
 	}
@@ -239,6 +249,7 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 	case <-channelsDone:
 	case <-time.After(closeGrace):
 	}
+	stopChannels()
 	c.sconn.Close()
 	<-channelsDone
 	if err := sess.Close(status, cause); err != nil {
@@ -248,14 +259,9 @@ func (c *clientConn) serve(ctx context.Context, chans <-chan gossh.NewChannel, r
 	c.log.Info("ssh session ended", "status", status)
 }
 
-// relay runs the connection's main loop. It returns how the session ended.
-func (c *clientConn) relay(ctx context.Context, chans <-chan gossh.NewChannel) (session.Status, error) {
-	// Channels run until relay returns, not until the session's context
-	// ends: a killed or revoked session tells them why first (a command
-	// target's process would otherwise die, and its channel close, before
-	// the notice is written).
-	chCtx, stopChannels := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopChannels()
+// relay runs the connection's main loop, opening channels under chCtx. It
+// returns how the session ended.
+func (c *clientConn) relay(ctx, chCtx context.Context, chans <-chan gossh.NewChannel) (session.Status, error) {
 	var upstreamDone chan error
 	if c.target.Protocol == "ssh" {
 		up, err := c.e.upstreams[c.target.Name].dial(ctx, c.acct)
