@@ -151,7 +151,7 @@ func (l *lineage) pgFilterStatement(n *pg.Node, parent *scope) {
 		l.pgStatementIn(x.DeclareCursorStmt.Query, parent)
 	case *pg.Node_IndexStmt:
 		// A unique index (or its predicate) over a masked column fails or
-		// not by the values: an oracle, like a CHECK constraint below.
+		// not by the values: an oracle, like a CHECK constraint.
 		s := x.IndexStmt
 		if s.Relation == nil {
 			return
@@ -170,27 +170,9 @@ func (l *lineage) pgFilterStatement(n *pg.Node, parent *scope) {
 				}
 			}
 		}
-	case *pg.Node_AlterTableStmt:
-		s := x.AlterTableStmt
-		if s.Relation == nil {
-			return
-		}
-		t := rangeVarRef(s.Relation)
-		sc := tableScope(t, parent)
-		for _, c := range s.Cmds {
-			if cmd := c.GetAlterTableCmd(); cmd != nil && cmd.Subtype == pg.AlterTableType_AT_AddConstraint {
-				if con := cmd.Def.GetConstraint(); con != nil {
-					// ADD CONSTRAINT ... CHECK (email < 'm') fails if a row
-					// says otherwise; a UNIQUE one if two rows agree.
-					l.noteProbe(l.pgExpr(con.RawExpr, sc), "a constraint")
-					for _, k := range con.Keys {
-						l.noteProbe(l.column(t, strings.ToLower(k.GetString_().GetSval())), "a constraint")
-					}
-				}
-			}
-		}
 	}
-	// SELECT INTO, CREATE TABLE AS, CREATE VIEW and COPY (query) TO a file
+	// ALTER TABLE ... ADD CONSTRAINT is judged with the table's other
+	// changes (schema_change.go). SELECT INTO, CREATE TABLE AS, CREATE VIEW and COPY (query) TO a file
 	// have their queries walked by the laundering check (launder.go).
 }
 
@@ -275,25 +257,9 @@ func (l *lineage) myFilterStatement(st ast.StmtNode) {
 			t := l.myTable(x.Table.Schema.L, x.Table.Name.L)
 			l.myKeyParts(t, x.IndexPartSpecifications, "a unique index")
 		}
-	case *ast.AlterTableStmt:
-		if x.Table == nil {
-			return
-		}
-		t := l.myTable(x.Table.Schema.L, x.Table.Name.L)
-		for _, spec := range x.Specs {
-			c := spec.Constraint
-			if spec.Tp != ast.AlterTableAddConstraint || c == nil {
-				continue
-			}
-			switch c.Tp {
-			case ast.ConstraintCheck:
-				l.noteProbe(l.myExpr(c.Expr, tableScope(t, nil)), "a constraint")
-			case ast.ConstraintUniq, ast.ConstraintUniqKey, ast.ConstraintUniqIndex, ast.ConstraintPrimaryKey:
-				l.myKeyParts(t, c.Keys, "a constraint")
-			}
-		}
 	}
-	// SELECT INTO, CREATE TABLE ... SELECT and CREATE VIEW have their
+	// ALTER TABLE ... ADD CONSTRAINT is judged with the table's other
+	// changes (schema_change.go). SELECT INTO, CREATE TABLE ... SELECT and CREATE VIEW have their
 	// queries walked by the laundering check (launder.go).
 }
 

@@ -128,6 +128,16 @@ func (l *lineage) pgCheckSchemaChange(n *pg.Node) {
 				if cmd.Def != nil {
 					l.checkDerivedColumn(t, strings.ToLower(cmd.Name), l.pgExpr(cmd.Def, sc))
 				}
+			case pg.AlterTableType_AT_AddConstraint:
+				// ADD CONSTRAINT ... CHECK (email < 'm') fails if a row says
+				// otherwise, a UNIQUE one if two rows agree: a probe under
+				// masked_filters (probe.go).
+				if con := cmd.Def.GetConstraint(); con != nil {
+					l.noteProbe(l.pgExpr(con.RawExpr, sc), "a constraint")
+					for _, k := range con.Keys {
+						l.noteProbe(l.column(t, strings.ToLower(k.GetString_().GetSval())), "a constraint")
+					}
+				}
 			}
 		}
 	}
@@ -169,6 +179,17 @@ func (l *lineage) myCheckSchemaChange(st ast.StmtNode) {
 			case ast.AlterTableChangeColumn:
 				if spec.OldColumnName != nil && len(spec.NewColumns) > 0 && spec.NewColumns[0].Name != nil {
 					l.checkRenameColumn(t, spec.OldColumnName.Name.L, spec.NewColumns[0].Name.Name.L)
+				}
+			case ast.AlterTableAddConstraint:
+				// A CHECK or unique constraint fails or not by the values:
+				// a probe under masked_filters (probe.go).
+				if c := spec.Constraint; c != nil {
+					switch c.Tp {
+					case ast.ConstraintCheck:
+						l.noteProbe(l.myExpr(c.Expr, sc), "a constraint")
+					case ast.ConstraintUniq, ast.ConstraintUniqKey, ast.ConstraintUniqIndex, ast.ConstraintPrimaryKey:
+						l.myKeyParts(t, c.Keys, "a constraint")
+					}
 				}
 			}
 			// ADD, MODIFY and CHANGE can define a generated column.
